@@ -1,0 +1,38 @@
+# Two commands that work on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: venv test test-fast lint demo bench clean
+
+# (re)install when the venv is missing or the dependencies changed
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing lssat-search and its dependencies into $(VENV) (first time: a few minutes)..."
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP) lint
+	$(VENV)/bin/pytest
+
+test-fast: $(STAMP) lint
+	$(VENV)/bin/pytest -m "not slow"
+
+demo: $(STAMP)
+	$(PY) -m search.run --task deepfake --space spaces/demo.yaml --name demo
+
+bench: $(STAMP)
+	$(PY) bench/descriptors.py
+	$(PY) bench/trial.py
+	$(PY) bench/data.py
+	$(PY) bench/search_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
