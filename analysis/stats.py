@@ -1,0 +1,285 @@
+"""Statistics on score matrices (higher = better), thin over scipy.
+
+Matrices are DataFrames with one row per block (task, or task-seed) and one column per
+treatment (backbone, descriptor, ...); ranks are 1 = best, ties get the mean rank.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+STATISTICS = {"median": np.median, "mean": np.mean, "max": np.max, "min": np.min}
+
+
+def _stat(name: str):
+    if name not in STATISTICS:
+        raise ValueError(f"statistic {name!r} is not one of {', '.join(STATISTICS)}")
+    return STATISTICS[name]
+
+
+def bootstrap_ci(
+    values: np.ndarray | pd.Series,
+    statistic: str = "median",
+    level: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """(point estimate, low, high) of ``statistic`` with a bootstrap interval over the values.
+
+    BCa for the median/mean (percentile when BCa is degenerate), percentile for max/min (a
+    resampled maximum never exceeds the observed one, so that interval is only indicative).
+    Fewer than 3 values or all equal: the interval is (point, point) for constant data and NaN
+    for n < 3.
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    fn = _stat(statistic)
+    if x.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    point = float(fn(x))
+    if x.size < 3:
+        return point, float("nan"), float("nan")
+    if np.all(x == x[0]):
+        return point, point, point
+    method = "BCa" if statistic in ("median", "mean") else "percentile"
+    lo, hi = _bootstrap((x,), lambda a, axis: fn(a, axis=axis), level, n_resamples, seed, method)
+    return point, lo, hi
+
+
+def _bootstrap(data, stat, level, n_resamples, seed, method) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            res = stats.bootstrap(
+                data, stat, n_resamples=n_resamples, confidence_level=level, method=method,
+                rng=rng, vectorized=True,
+            )
+            lo, hi = res.confidence_interval
+        except (ValueError, FloatingPointError):
+            lo = hi = float("nan")
+        if method == "BCa" and not (np.isfinite(lo) and np.isfinite(hi)):
+            return _bootstrap(data, stat, level, n_resamples, seed, "percentile")
+    return float(lo), float(hi)
+
+
+def diff_ci(
+    a: np.ndarray | pd.Series,
+    b: np.ndarray | pd.Series,
+    statistic: str = "median",
+    level: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """(stat(a) - stat(b), low, high): independent two-sample percentile bootstrap.
+
+    The interval is NaN when either sample has fewer than 2 values.
+    """
+    x = np.asarray(a, dtype=float)
+    y = np.asarray(b, dtype=float)
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    fn = _stat(statistic)
+    if x.size == 0 or y.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    point = float(fn(x) - fn(y))
+    if x.size < 2 or y.size < 2:
+        return point, float("nan"), float("nan")
+    lo, hi = _bootstrap(
+        (x, y), lambda p, q, axis: fn(p, axis=axis) - fn(q, axis=axis),
+        level, n_resamples, seed, "percentile",
+    )
+    return point, lo, hi
+
+
+def ranks(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Rank treatments within each block (row): 1 = highest score, ties share the mean rank."""
+    r = stats.rankdata(-matrix.to_numpy(dtype=float), axis=1)
+    return pd.DataFrame(r, index=matrix.index, columns=matrix.columns)
+
+
+def complete_matrix(matrix: pd.DataFrame) -> tuple[pd.DataFrame, list, list]:
+    """Drop the row or column with most missing cells until none is missing.
+
+    Returns (complete matrix, dropped rows, dropped columns).
+    """
+    m = matrix.copy()
+    dropped_rows: list = []
+    dropped_cols: list = []
+    while m.size and m.isna().to_numpy().any():
+        col_na = m.isna().sum(axis=0)
+        row_na = m.isna().sum(axis=1)
+        # dropping a column costs one treatment; a row one block: drop the relatively worse one
+        if col_na.max() / max(len(m), 1) >= row_na.max() / max(m.shape[1], 1):
+            name = col_na.idxmax()
+            dropped_cols.append(name)
+            m = m.drop(columns=name)
+        else:
+            name = row_na.idxmax()
+            dropped_rows.append(name)
+            m = m.drop(index=name)
+    return m, dropped_rows, dropped_cols
+
+
+def nemenyi_cd(k: int, n: int, alpha: float = 0.05) -> float:
+    """Nemenyi critical difference of mean ranks for k treatments over n blocks (Demsar 2006)."""
+    q = stats.studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2)
+    return float(q * np.sqrt(k * (k + 1) / (6.0 * n)))
+
+
+@dataclass
+class FriedmanResult:
+    """Friedman test over a complete block x treatment matrix, with Kendall's W and Nemenyi CD."""
+
+    statistic: float
+    pvalue: float
+    kendall_w: float
+    n_blocks: int
+    k: int
+    mean_ranks: pd.Series
+    cd: float
+    alpha: float
+    ranks: pd.DataFrame = field(repr=False)
+
+
+def friedman(matrix: pd.DataFrame, alpha: float = 0.05) -> FriedmanResult:
+    """Friedman chi-square (scipy, tie-corrected) over blocks = rows, treatments = columns.
+
+    Kendall's W = chi2 / (n (k - 1)), which is the tie-corrected W. Needs a complete matrix with
+    at least 2 blocks and 3 treatments (ValueError otherwise). A block whose treatments all tie
+    contributes nothing to the statistic.
+    """
+    if matrix.isna().to_numpy().any():
+        raise ValueError("the Friedman test needs a complete matrix (no missing cells)")
+    n, k = matrix.shape
+    if k < 3:
+        raise ValueError(f"the Friedman test needs at least 3 treatments, got {k}")
+    if n < 2:
+        raise ValueError(f"the Friedman test needs at least 2 blocks, got {n}")
+    cols = [matrix[c].to_numpy(dtype=float) for c in matrix.columns]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = stats.friedmanchisquare(*cols)
+    stat, p = float(res.statistic), float(res.pvalue)
+    if not np.isfinite(stat):  # every block tied: no evidence of any difference
+        stat, p = 0.0, 1.0
+    r = ranks(matrix)
+    return FriedmanResult(
+        statistic=stat,
+        pvalue=p,
+        kendall_w=stat / (n * (k - 1)),
+        n_blocks=n,
+        k=k,
+        mean_ranks=r.mean(axis=0).sort_values(),
+        cd=nemenyi_cd(k, n, alpha),
+        alpha=alpha,
+        ranks=r,
+    )
+
+
+def pairwise_kendall(matrix: pd.DataFrame, min_common: int = 3) -> pd.DataFrame:
+    """Kendall tau-b (scipy) between every pair of rows (tasks) over their common columns.
+
+    Rows with fewer than ``min_common`` common non-missing columns get NaN tau and p.
+    """
+    out = []
+    names = list(matrix.index)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            both = matrix.loc[[a, b]].dropna(axis=1)
+            n = both.shape[1]
+            tau = p = float("nan")
+            if n >= min_common:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    res = stats.kendalltau(both.loc[a].to_numpy(), both.loc[b].to_numpy())
+                tau, p = float(res.statistic), float(res.pvalue)
+            out.append({"task_a": a, "task_b": b, "n_common": n, "tau": tau, "p": p})
+    return pd.DataFrame(out, columns=["task_a", "task_b", "n_common", "tau", "p"])
+
+
+def holm(pvalues: np.ndarray | list[float]) -> np.ndarray:
+    """Holm step-down adjusted p-values (NaN stays NaN)."""
+    p = np.asarray(pvalues, dtype=float)
+    adj = np.full_like(p, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    order = ok[np.argsort(p[ok], kind="stable")]
+    running = 0.0
+    for j, idx in enumerate(order):
+        running = max(running, min(1.0, (m - j) * p[idx]))
+        adj[idx] = running
+    return adj
+
+
+def wilcoxon_holm(matrix: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Pairwise Wilcoxon signed-rank tests (scipy) between columns over blocks, Holm-adjusted."""
+    cols = list(matrix.columns)
+    rows = []
+    for i, a in enumerate(cols):
+        for b in cols[i + 1 :]:
+            d = matrix[a].to_numpy(dtype=float) - matrix[b].to_numpy(dtype=float)
+            stat = p = float("nan")
+            if np.any(d != 0):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    res = stats.wilcoxon(matrix[a], matrix[b])
+                stat, p = float(res.statistic), float(res.pvalue)
+            else:
+                p = 1.0
+            rows.append({"a": a, "b": b, "n": len(d), "statistic": stat, "p": p,
+                         "median_diff": float(np.median(d))})
+    df = pd.DataFrame(rows, columns=["a", "b", "n", "statistic", "p", "median_diff"])
+    df["p_holm"] = holm(df["p"].to_numpy()) if len(df) else []
+    df["significant"] = df["p_holm"] < alpha
+    return df
+
+
+def cliques(mean_ranks: pd.Series, cd: float) -> list[list]:
+    """Maximal groups of treatments whose mean ranks differ by at most ``cd`` (not significant)."""
+    r = mean_ranks.sort_values()
+    names, vals = list(r.index), r.to_numpy()
+    groups: list[list] = []
+    last_end = -1
+    for i in range(len(vals)):
+        j = i
+        while j + 1 < len(vals) and vals[j + 1] - vals[i] <= cd:
+            j += 1
+        if j > i and j > last_end:
+            groups.append(names[i : j + 1])
+            last_end = j
+    return groups
+
+
+def pareto_front(cost: np.ndarray, score: np.ndarray, cost_lower_better: bool = True) -> np.ndarray:
+    """Boolean mask of points no other point beats on both cost and score (higher score better)."""
+    c = np.asarray(cost, dtype=float)
+    s = np.asarray(score, dtype=float)
+    if not cost_lower_better:
+        c = -c
+    keep = np.zeros(c.size, dtype=bool)
+    best = -np.inf
+    for idx in np.lexsort((-s, c)):  # cheapest first, best score first among equal cost
+        if not (np.isfinite(c[idx]) and np.isfinite(s[idx])):
+            continue
+        if s[idx] > best:
+            keep[idx] = True
+            best = s[idx]
+    return keep
+
+
+def evidence(p: float) -> str:
+    """Words for a p-value, for the generated text."""
+    if not np.isfinite(p):
+        return "no test"
+    if p < 0.01:
+        return "strong evidence"
+    if p < 0.05:
+        return "evidence"
+    if p < 0.1:
+        return "weak evidence"
+    return "no clear evidence"
