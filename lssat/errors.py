@@ -24,3 +24,6 @@ class NonFiniteLossError(LssatError, RuntimeError):
         self.parts = dict(parts)
         shown = ", ".join(f"{k}={v:.4g}" for k, v in self.parts.items())
         super().__init__(f"non-finite loss at step {step} ({shown})")
+
+    def __reduce__(self):  # survives pickling between Ray processes
+        return (type(self), (self.step, self.parts))

@@ -39,7 +39,8 @@ TRIAL_COLUMNS: dict[str, str] = {
     "schema_version": "int: version of this schema",
     "task": "str: task name (deepfake, attributes, emotion, classify, ...)",
     "experiment": "str: experiment name (folder results/<task>/<name>)",
-    "trial_id": "str: unique trial id (Ray Tune's), file name of the row",
+    "trial_id": "str: unique trial id (Ray Tune's id of its first run, kept when --resume runs "
+    "it again), file name of the row",
     "number": "int: Optuna trial number",
     "status": "str: COMPLETE | PRUNED | FAIL",
     "stop_reason": "str: completed | early_stopped | error | non_finite_loss | out_of_memory",
@@ -50,7 +51,7 @@ TRIAL_COLUMNS: dict[str, str] = {
     "best_value": "float: best metric over the epochs run",
     "best_epoch": "int: epoch (1-based) of best_value",
     "epochs_run": "int: epochs completed",
-    "wall_time_s": "float: trial wall time",
+    "wall_time_s": "float: trial wall time (in the session that finished it)",
     "samples_per_s": "float: mean training throughput",
     "params_count": "int: model parameters",
     "gflops": "float|null: forward GFLOPs per image of the full pass, when measured",
@@ -63,6 +64,8 @@ TRIAL_COLUMNS: dict[str, str] = {
     "git_commit": "str: commit of the code that ran",
     "started_at": "str: ISO-8601 UTC start",
     "ended_at": "str: ISO-8601 UTC end",
+    "params": "str: JSON of the parameters Optuna sampled (the searched subset of cfg_*)",
+    "session": "int: search session that finished the trial (0 = first run, +1 per --resume)",
 }
 EPOCH_COLUMNS: dict[str, str] = {
     "schema_version": "int: version of this schema",
@@ -71,7 +74,11 @@ EPOCH_COLUMNS: dict[str, str] = {
     "trial_id": "str: trial id",
     "number": "int: Optuna trial number",
     "epoch": "int: 1-based epoch",
+    "checkpoint": "str|null: checkpoint folder saved at this epoch (deleted once the trial "
+    "ends, unless --keep-checkpoints)",
 }
+# every other epoch column is a metric run_trial reported (train_loss*, lr, samples_per_s,
+# epoch_time_s, params_count, gflops, val_* ...), named as reported
 
 
 def _atomic_write(table: pa.Table, path: Path) -> Path:

@@ -19,3 +19,52 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory):
     from lssat.data import demo_dataset
 
     return demo_dataset(tmp_path_factory.mktemp("demo-cache"))
+
+
+DEMO_SEARCH_SPACE = """\
+# a tiny real search for the tests: trial 0 is made to fail (one image per batch cannot train
+# resnet18's BatchNorm at 32 px), trial 1 trains the auxiliary task
+task: deepfake
+trials: 6
+scheduler: {grace_period: 1, reduction_factor: 4}
+sampler: {n_startup_trials: 6}
+fixed: {epochs: 2, img_size: 32, train_subset: 96, val_subset: 48, warmup_epochs: 0.5,
+        decoder_dim: 32, decoder_depth: 1, checkpoint_every: 1}
+params:
+  backbone: {choices: [vit_tiny_patch16_224, resnet18]}
+  patch_size: {choices: [8, 16]}
+  batch_size: {low: 32, high: 64, step: 32}
+  lr: {low: 3.0e-4, high: 3.0e-3, log: true}
+  aux_weight: {choices: [0.0, 0.5]}
+  descriptor: {choices: [lbp, ldp], when: {aux_weight: {gt: 0}}}
+enqueue:
+  - {backbone: resnet18, patch_size: 8, batch_size: 1, lr: 1.0e-3, aux_weight: 0.0}
+  - {backbone: vit_tiny_patch16_224, patch_size: 8, batch_size: 32, lr: 1.0e-3, aux_weight: 0.5,
+     descriptor: ldp}
+"""
+
+
+@pytest.fixture(scope="session")
+def demo_search(tmp_path_factory: pytest.TempPathFactory, demo_data):
+    """A small real search run once with the CLI (6 trials, 2 at a time, 2 epochs, real Ray and
+    Optuna on the demo data; trial 0 fails on purpose): its experiment folder
+    ``.../results/deepfake/demo`` (the CLI's output is in ``.../search.log`` next to results/)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = tmp_path_factory.mktemp("demo-search")
+    space = root / "demo.yaml"
+    space.write_text(DEMO_SEARCH_SPACE)
+    repo = Path(__file__).resolve().parents[1]
+    cmd = [
+        sys.executable, "-m", "search.run", "--task", "deepfake", "--space", str(space),
+        "--data", str(demo_data), "--results", str(root / "results"), "--name", "demo",
+        "--trials", "6", "--max-concurrent", "2", "--epochs", "2", "--no-dashboard",
+    ]  # fmt: skip
+    path = os.pathsep.join(p for p in (str(repo), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path}
+    proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=1200)
+    (root / "search.log").write_text(proc.stdout + proc.stderr)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return root / "results" / "deepfake" / "demo"

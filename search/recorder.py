@@ -1,0 +1,389 @@
+"""The driver-side Tune callback: Parquet rows, Optuna's verdict, TensorBoard HParams, progress.
+
+After every epoch it rewrites ``epochs/<trial_id>.parquet`` (all epochs so far). When a trial
+ends it decides the truth, writes the trial row, then gives Optuna the epochs' metric values as
+intermediate values and the verdict:
+
+- COMPLETE: every epoch ran; Optuna gets the final value;
+- PRUNED: the scheduler (ASHA) stopped it early; Optuna gets PRUNED (its last intermediate value);
+- FAIL: it raised (exception, non-finite loss, out of memory) or never produced a finite metric;
+  Optuna gets FAIL with the error text as the ``error`` user attribute;
+- interrupted (the search itself stopped): nothing is written; ``--resume`` runs it again.
+
+The row is written first and Optuna told second (see :mod:`search.study` for the repair).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+from ray.tune.result import AUTO_RESULT_KEYS, DEBUG_METRICS
+
+from search import results
+from search.searcher import CONFIG_KEY, META_KEY
+from search.study import StudyRef, outcome_attrs
+from search.tensorboard import write_trial_hparams
+
+RAY_KEYS = (
+    frozenset(AUTO_RESULT_KEYS)
+    | frozenset(DEBUG_METRICS)
+    | {
+        "done",
+        "should_checkpoint",
+        "experiment_tag",
+        "trial_id",
+        "__duplicate__",
+    }
+)
+NOT_METRICS = ("epoch", "checkpoint")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def classify_error(exc: BaseException | None, text: str) -> str:
+    """``non_finite_loss`` | ``out_of_memory`` | ``error`` from the exception chain and text."""
+    names: list[str] = []
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        names.extend(c.__name__ for c in type(exc).__mro__)
+        if getattr(exc, "kind", None):  # search.trainable.TrialFailed
+            names.append(str(exc.kind))
+        exc = getattr(exc, "cause", None) or exc.__cause__
+    low = text.lower()
+    if "NonFiniteLossError" in names or "nonfinitelosserror" in low:
+        return "non_finite_loss"
+    if "OutOfMemoryError" in names or "out of memory" in low or "outofmemoryerror" in low:
+        return "out_of_memory"
+    return "error"
+
+
+def error_text(trial: Any) -> tuple[str, str]:
+    """One-line error of a failed Tune trial and its stop reason."""
+    exc = None
+    # Tune writes the error files into the trial's driver-side folder first and syncs them to
+    # storage later, so read the local copies (the storage ones as a fallback)
+    try:
+        local = trial.pickled_error_file
+        if local and Path(local).is_file():
+            import ray.cloudpickle as cloudpickle
+
+            exc = cloudpickle.loads(Path(local).read_bytes())
+        else:
+            exc = trial.get_pickled_error()
+    except Exception:  # unpicklable: fall back to the text trace
+        exc = None
+    cause = exc
+    while cause is not None and getattr(cause, "cause", None) is not None:
+        cause = cause.cause
+    if cause is not None and getattr(cause, "kind", None):  # TrialFailed says "Kind: message"
+        text = str(cause).strip()
+    elif cause is not None:
+        text = f"{type(cause).__name__}: {cause}".strip()
+    else:
+        trace = ""
+        try:
+            local = trial.error_file
+            if local and Path(local).is_file():
+                trace = Path(local).read_text(errors="replace")
+            else:
+                trace = trial.get_error() or ""
+        except Exception:
+            trace = ""
+        lines = [ln for ln in str(trace).strip().splitlines() if ln.strip()]
+        text = lines[-1].strip() if lines else "the trial failed without an error message"
+    return text[:4000], classify_error(exc, text)
+
+
+@dataclass
+class _Live:
+    """What the driver knows of one running trial."""
+
+    meta: dict[str, Any]
+    config: dict[str, Any]
+    started: float = field(default_factory=time.time)
+    started_at: str = field(default_factory=_now)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+    node: str | None = None
+
+    @property
+    def number(self) -> int:
+        return int(self.meta["number"])
+
+    @property
+    def trial_id(self) -> str:
+        return str(self.meta["trial_id"])
+
+    @property
+    def epochs_run(self) -> int:
+        return max((int(r["epoch"]) for r in self.rows), default=0)
+
+
+class Recorder(Callback):
+    """Writes each trial's epochs and outcome, tells Optuna, prints progress (driver only)."""
+
+    def __init__(
+        self,
+        exp_dir: str | Path,
+        *,
+        task: str,
+        experiment: str,
+        metric: str,
+        mode: str,
+        ref: StudyRef,
+        budget: int,
+        finished_before: int,
+        provenance: Mapping[str, Any],
+        keep_checkpoints: bool = False,
+        out: Callable[[str], None] | None = None,
+    ):
+        self.exp_dir = Path(exp_dir)
+        self.task, self.experiment = task, experiment
+        self.metric, self.mode = metric, mode
+        self.ref = ref
+        self.budget = budget
+        self.finished = finished_before
+        self.provenance = dict(provenance)
+        self.keep_checkpoints = keep_checkpoints
+        self.out = out
+        self.live: dict[str, _Live] = {}
+        self.best: tuple[float, int] | None = None
+        self.t0 = time.time()
+        self.counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
+
+    def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks into its state
+        state = dict(self.__dict__)
+        state["out"] = None
+        return state
+
+    # ------------------------------------------------------------------ helpers
+    def _say(self, text: str) -> None:
+        elapsed = int(time.time() - self.t0)
+        line = f"[{elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}] {text}"
+        if self.out is not None:
+            self.out(line)
+        else:
+            print(line, file=sys.stdout, flush=True)
+
+    def _ident(self, live: _Live) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "experiment": self.experiment,
+            "trial_id": live.trial_id,
+            "number": live.number,
+        }
+
+    def _get_live(self, trial: Any) -> _Live:
+        live = self.live.get(trial.trial_id)
+        if live is None:
+            meta = dict(trial.config[META_KEY])
+            live = _Live(meta=meta, config=dict(trial.config[CONFIG_KEY]))
+            resume_epoch = int(meta.get("resume_epoch") or 0)
+            old = self.exp_dir / results.EPOCHS_DIR / f"{live.trial_id}.parquet"
+            if old.is_file():  # a re-run of an interrupted trial: keep epochs up to its checkpoint
+                prev = results.read_epochs(old)
+                if not prev.empty and resume_epoch > 0:
+                    keep = prev[prev["epoch"] <= resume_epoch]
+                    base = set(self._ident(live)) | {"schema_version"}
+                    live.rows = [
+                        {k: v for k, v in r.items() if k not in base and _present(v)}
+                        for r in keep.to_dict("records")
+                    ]
+                results.write_epochs(self.exp_dir, self._ident(live), live.rows)
+            self.live[trial.trial_id] = live
+        return live
+
+    def _value(self, row: Mapping[str, Any]) -> float:
+        v = row.get(self.metric)
+        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan
+
+    def _better(self, a: float, b: float) -> bool:
+        return a > b if self.mode == "max" else a < b
+
+    # -------------------------------------------------------------------- hooks
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        live = self._get_live(trial)
+        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in live.meta.get("params", {}).items())
+        again = " (resumed)" if live.meta.get("resume_from") else ""
+        self._say(f"#{live.number} started{again}: {shown or 'fixed config'}")
+
+    def on_trial_result(
+        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+    ) -> None:
+        live = self._get_live(trial)
+        resume_epoch = int(live.meta.get("resume_epoch") or 0)
+        epoch = int(result.get("epoch", resume_epoch + int(result.get("training_iteration", 1))))
+        row: dict[str, Any] = {
+            k: v
+            for k, v in result.items()
+            if k not in RAY_KEYS and isinstance(v, bool | int | float | str)
+        }
+        row["epoch"] = epoch
+        ckpt_name = result.get("checkpoint_dir_name")
+        row["checkpoint"] = str(Path(trial.path) / ckpt_name) if ckpt_name and trial.path else None
+        live.rows = [r for r in live.rows if int(r["epoch"]) != epoch] + [row]
+        live.rows.sort(key=lambda r: int(r["epoch"]))
+        live.node = result.get("hostname", live.node)
+        results.write_epochs(self.exp_dir, self._ident(live), live.rows)
+        value = self._value(row)
+        epochs = int(live.config.get("epochs", epoch))
+        if result.get("done") and epoch < epochs:
+            live.stopped_early = True  # the scheduler's STOP decision, before the last epoch
+        loss = row.get("train_loss")
+        speed = row.get("samples_per_s")
+        parts = [f"#{live.number} epoch {epoch}/{epochs}", f"{self.metric} {_fmt(value)}"]
+        if loss is not None:
+            parts.append(f"train_loss {_fmt(loss)}")
+        if speed is not None:
+            parts.append(f"{speed:.1f} samples/s")
+        self._say("  ".join(parts))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        live = self.live.get(trial.trial_id)
+        if live is None or not live.rows:
+            return  # stopped before its first epoch: the search was interrupted
+        epochs = int(live.config.get("epochs", live.epochs_run))
+        if live.epochs_run >= epochs:
+            self._finish(trial, live, "COMPLETE", "completed", None)
+        elif live.stopped_early:
+            self._finish(trial, live, "PRUNED", "early_stopped", None)
+        else:
+            self._say(
+                f"#{live.number} interrupted after {live.epochs_run}/{epochs} epochs; "
+                "--resume runs it again"
+            )
+            self.live.pop(trial.trial_id, None)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        live = self._get_live(trial)
+        text, reason = error_text(trial)
+        self._finish(trial, live, "FAIL", reason, text)
+
+    # ------------------------------------------------------------------ outcome
+    def _finish(self, trial: Any, live: _Live, status: str, reason: str, error: str | None) -> None:
+        values = [(self._value(r), int(r["epoch"])) for r in live.rows]
+        finite = [(v, e) for v, e in values if math.isfinite(v)]
+        final = values[-1][0] if values else math.nan
+        best = None
+        for v, e in finite:
+            if best is None or self._better(v, best[0]):
+                best = (v, e)
+        if status == "COMPLETE" and not math.isfinite(final):
+            status, reason = "FAIL", "error"
+            reported = sorted(
+                k for k in (live.rows[-1] if live.rows else {}) if k.startswith("val_")
+            )
+            error = (
+                f"metric {self.metric!r} is {'NaN' if self.metric in reported else 'missing'} "
+                f"at the last epoch; reported: {', '.join(reported) or 'nothing'}"
+            )
+        last = live.rows[-1] if live.rows else {}
+        speeds = [
+            r["samples_per_s"] for r in live.rows if isinstance(r.get("samples_per_s"), int | float)
+        ]
+        meta = live.meta
+        row: dict[str, Any] = {
+            **self._ident(live),
+            "status": status,
+            "stop_reason": reason,
+            "error": error,
+            "metric": self.metric,
+            "mode": self.mode,
+            "final_value": final if math.isfinite(final) else None,
+            "best_value": best[0] if best else None,
+            "best_epoch": best[1] if best else None,
+            "epochs_run": live.epochs_run,
+            "wall_time_s": time.time() - live.started,
+            "samples_per_s": sum(speeds) / len(speeds) if speeds else None,
+            "params_count": _int_or_none(last.get("params_count")),
+            "gflops": last.get("gflops"),
+            "cpus": float(meta.get("cpus", 0.0)),
+            "gpus": float(meta.get("gpus", 0.0)),
+            "workers": int(meta.get("workers", 1)),
+            "node": live.node,
+            "seed": _int_or_none(live.config.get("seed")),
+            "versions": self.provenance.get("versions", {}),
+            "git_commit": self.provenance.get("git_commit", "unknown"),
+            "started_at": live.started_at,
+            "ended_at": _now(),
+            "params": meta.get("params", {}),
+            "session": int(meta.get("session", 0)),
+            **results.config_columns(_full_config(live.config)),
+            **results.final_columns({k: v for k, v in last.items() if k not in NOT_METRICS}),
+        }
+        results.write_trial(self.exp_dir, row)
+        try:
+            hp = {**meta.get("params", {}), "status": status}
+            write_trial_hparams(
+                Path(meta["tb_dir"]),
+                hp,
+                {
+                    f"final_{self.metric}": row["final_value"],
+                    f"best_{self.metric}": row["best_value"],
+                },
+                status,
+                step=live.epochs_run,
+                start_time=live.started,
+            )
+        except Exception as exc:  # TensorBoard is a view, never worth losing a trial over
+            self._say(f"#{live.number}: could not write TensorBoard hparams ({exc})")
+        # the learning curve goes to Optuna now, from the final rows, so a trial re-run after a
+        # crash never leaves stale steps behind (PRUNED takes the last step's value)
+        for v, e in values:
+            self.ref.report(live.number, e, v)
+        self.ref.tell(live.number, status, row["final_value"], outcome_attrs(row))
+        if not self.keep_checkpoints and trial.path:
+            for r in live.rows:
+                if r.get("checkpoint"):
+                    shutil.rmtree(r["checkpoint"], ignore_errors=True)
+        self.live.pop(trial.trial_id, None)
+        self.finished += 1
+        self.counts[status] += 1
+        if status == "COMPLETE" and (self.best is None or self._better(final, self.best[0])):
+            self.best = (final, live.number)
+        what = {
+            "COMPLETE": f"{self.metric} {_fmt(final)}",
+            "PRUNED": f"stopped early, {self.metric} {_fmt(final)}",
+            "FAIL": f"{reason}: {error}",
+        }[status]
+        best = f"; best #{self.best[1]} {_fmt(self.best[0])}" if self.best else ""
+        self._say(
+            f"#{live.number} {status} after {live.epochs_run} epochs ({what}) "
+            f"[{self.finished}/{self.budget} done{best}]"
+        )
+
+
+def _full_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Every TrialConfig field of the trial (defaults filled in) for the cfg_* columns."""
+    try:
+        from lssat.config import TrialConfig
+
+        return TrialConfig.from_dict(dict(config)).to_dict()
+    except Exception:  # an invalid sampled config failed the trial: keep what was asked
+        return dict(config)
+
+
+def _present(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _int_or_none(v: Any) -> int | None:
+    return int(v) if isinstance(v, int | float) and math.isfinite(v) else None
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)

@@ -1,0 +1,543 @@
+"""``python -m search.run --task TASK``: Optuna-guided search over Ray Tune with early stopping.
+
+See ``--help`` and docs/search.md. Exit codes: 0 done, 1 every trial failed or an unexpected
+error, 2 bad command line / space file / data, 130 interrupted (continue with ``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+from lssat.errors import ConfigError, DataError, LssatError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SESSION_PREFIX = "session-"
+
+EPILOG = """\
+examples:
+  python -m search.run --task deepfake --space spaces/demo.yaml      # embedded demo data
+  python -m search.run --task emotion --data data/affectnet --trials 50 --gpus-per-trial 0.5
+  python -m search.run --task deepfake --space spaces/demo.yaml --resume   # after a crash
+  ray start --head ...; python -m search.run --task attributes --data /nfs/celeba --address auto
+
+The experiment folder RESULTS/TASK/NAME holds the study (study.journal), trials/*.parquet,
+epochs/*.parquet, tensorboard/, Ray Tune's state (ray/) and the resolved space (space.yaml).
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m search.run",
+        description="Search backbones and hyperparameters of L-SSAT for one face-analysis task: "
+        "Optuna TPE proposes configs, Ray Tune runs them (ASHA stops weak ones early), every "
+        "finished trial is written to Parquet and TensorBoard.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--task",
+        required=True,
+        help="deepfake | attributes | emotion | classify (any prepared folder)",
+    )
+    p.add_argument("--space", help="search-space YAML (default: spaces/TASK.yaml)")
+    p.add_argument(
+        "--data",
+        help="prepared dataset folder (default: the embedded demo for "
+        "deepfake; other tasks need one, see `python -m lssat.data.prepare`)",
+    )
+    p.add_argument(
+        "--trials",
+        type=int,
+        help="trial budget (default: the space's 'trials'); on --resume it may grow",
+    )
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        help="trials running at once (default: as many as the resources allow)",
+    )
+    p.add_argument(
+        "--cpus-per-trial",
+        type=float,
+        default=1.0,
+        help="CPUs per trial, fractions allowed (default: 1)",
+    )
+    p.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        default=0.0,
+        help="GPUs per trial, fractions share a GPU, e.g. 0.25 (default: 0)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help="epochs per trial (default: the space's fixed 'epochs'); also ASHA's horizon",
+    )
+    p.add_argument("--name", help="experiment name (default: the space file's name)")
+    p.add_argument("--results", default="results", help="results root (default: results)")
+    p.add_argument(
+        "--storage",
+        help="Optuna RDB URL, e.g. postgresql://user@host/db "
+        "(default: a journal file in the experiment folder)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the search in the experiment folder up to its trial budget",
+    )
+    p.add_argument(
+        "--address",
+        help="Ray cluster to join: 'auto' (after `ray start`) or "
+        "ray://HOST:PORT (default: start a local Ray bound to 127.0.0.1)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the sampler and of trial i (seed + i); default 0",
+    )
+    p.add_argument(
+        "--grace-period",
+        type=int,
+        help="ASHA: epochs every trial runs before it can be stopped (default: space "
+        "'scheduler', else 1)",
+    )
+    p.add_argument(
+        "--reduction-factor",
+        type=int,
+        help="ASHA: keep the top 1/N at each rung (default: space, else 3)",
+    )
+    p.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep each finished trial's last checkpoint (default: delete them)",
+    )
+    p.add_argument(
+        "--no-dashboard",
+        action="store_true",
+        help="do not start the Ray dashboard of a local cluster",
+    )
+    p.add_argument("--verbose", action="store_true", help="show Ray's and the workers' logs")
+    return p
+
+
+def _fail(message: str) -> NoReturn:
+    raise ConfigError(message)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """One-sentence ConfigError for each bad value (before anything starts)."""
+    from lssat.tasks import TASKS
+
+    if args.task not in TASKS:
+        _fail(f"--task is {args.task!r}; allowed: {', '.join(sorted(TASKS))}")
+    for flag, value, low in (
+        ("--trials", args.trials, 1),
+        ("--max-concurrent", args.max_concurrent, 1),
+        ("--epochs", args.epochs, 1),
+        ("--grace-period", args.grace_period, 1),
+        ("--reduction-factor", args.reduction_factor, 2),
+    ):
+        if value is not None and value < low:
+            _fail(f"{flag} is {value}; it must be at least {low}")
+    if not (math.isfinite(args.cpus_per_trial) and args.cpus_per_trial > 0):
+        _fail(f"--cpus-per-trial is {args.cpus_per_trial}; it must be above 0")
+    if not (math.isfinite(args.gpus_per_trial) and args.gpus_per_trial >= 0):
+        _fail(f"--gpus-per-trial is {args.gpus_per_trial}; it must be 0 or more")
+    if args.gpus_per_trial > 1 and not float(args.gpus_per_trial).is_integer():
+        _fail(f"--gpus-per-trial is {args.gpus_per_trial}; above 1 it must be a whole number")
+    if args.seed < 0:
+        _fail(f"--seed is {args.seed}; it must be 0 or more")
+    if args.name is not None and not NAME_RE.match(args.name):
+        _fail(f"--name is {args.name!r}; use letters, digits, '.', '_' and '-' only")
+    if args.address is not None and not args.address.strip():
+        _fail("--address is empty; give 'auto' or ray://HOST:PORT")
+    if args.storage is not None:
+        from search.study import check_storage_url
+
+        check_storage_url(args.storage)
+
+
+def _ray_init(args: argparse.Namespace) -> Any:
+    """Join ``--address`` or start a local Ray whose servers all listen on 127.0.0.1."""
+    if args.address is None:
+        # Read by Ray when it is imported: a local node then binds every server (GCS, raylet,
+        # object manager, dashboard agent) to the loopback address instead of the host's IP.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"  # a missing metric is a FAIL
+    # our Recorder writes the results and the TensorBoard runs: no CSV/JSON/TBX copies from Ray
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    # Tune's own progress tables stay quiet (the Recorder prints one line per event) unless
+    # --verbose; num_to_keep=1 forces state snapshots, which is fine for a few trials at once
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1" if args.verbose else "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    import ray
+
+    level = logging.INFO if args.verbose else logging.WARNING
+    kwargs: dict[str, Any] = {"logging_level": level, "log_to_driver": bool(args.verbose)}
+    if args.address is None:
+        ray.init(
+            include_dashboard=not args.no_dashboard,
+            dashboard_host="127.0.0.1",
+            _node_ip_address="127.0.0.1",
+            **kwargs,
+        )
+    else:
+        try:
+            ray.init(address=args.address, **kwargs)
+        except Exception as exc:  # ConnectionError, ValueError, RuntimeError, gRPC errors
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(
+                f"--address {args.address!r}: cannot join a Ray cluster ({first})"
+            ) from exc
+    if not args.verbose:  # Tune looks for its own result files, which the Recorder replaces
+        logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    return ray
+
+
+def _concurrency(ray: Any, args: argparse.Namespace, local: bool) -> int:
+    """Trials at once: what fits the cluster's CPUs/GPUs (capped by --max-concurrent)."""
+    res = ray.cluster_resources()
+    fits = int(res.get("CPU", 1) // args.cpus_per_trial + 1e-9)
+    if args.gpus_per_trial > 0:
+        gpus = res.get("GPU", 0)
+        if gpus + 1e-9 < args.gpus_per_trial and local:
+            _fail(
+                f"--gpus-per-trial is {args.gpus_per_trial}, but this machine has {gpus:g} GPU(s)"
+            )
+        fits = min(fits, int(gpus // args.gpus_per_trial + 1e-9))
+    if fits < 1 and local:
+        _fail(
+            f"--cpus-per-trial is {args.cpus_per_trial:g}, but this machine has "
+            f"{res.get('CPU', 0):g} CPU(s)"
+        )
+    fits = max(fits, 1)
+    if args.max_concurrent is None:
+        return fits
+    if args.max_concurrent > fits and local:
+        print(
+            f"note: --max-concurrent {args.max_concurrent} lowered to {fits}: more would wait "
+            "for resources",
+            flush=True,
+        )
+        return fits
+    return args.max_concurrent
+
+
+def _space_path(args: argparse.Namespace) -> Path:
+    from search.space import default_space_path
+
+    return Path(args.space) if args.space else default_space_path(args.task)
+
+
+def _prepare(args: argparse.Namespace) -> dict[str, Any]:
+    """Resolve the space, the data and the experiment folder; fresh start or resume."""
+    from lssat.data import resolve_data
+    from search import results
+    from search.space import load_space
+    from search.study import STUDY_FILE, load_settings
+
+    space_path = _space_path(args)
+    name = args.name or space_path.stem
+    exp_dir = Path(args.results).expanduser().resolve() / args.task / name
+    settings = load_settings(exp_dir)
+    exists = (
+        settings is not None
+        or (exp_dir / STUDY_FILE).exists()
+        or any((exp_dir / results.TRIALS_DIR).glob("*.parquet"))
+    )
+    resume = bool(args.resume and exists)
+    if exists and not args.resume:
+        _fail(
+            f"experiment folder {exp_dir} already holds a search; add --resume to continue "
+            "it or pick another --name"
+        )
+    if args.resume and not exists:
+        print(f"note: nothing to resume in {exp_dir}; starting a new search", flush=True)
+    if resume and settings is None:
+        _fail(f"experiment folder {exp_dir} has no search.json; it cannot be resumed")
+
+    if resume:
+        saved = exp_dir / "space.yaml"
+        space = load_space(saved, args.task)
+        if args.space:
+            given = load_space(space_path, args.task)
+            given.fixed["epochs"] = space.epochs  # --epochs overrides are compared below
+            if given.to_dict() | {"trials": 0} != space.to_dict() | {"trials": 0}:
+                _fail(
+                    f"--space {space_path} differs from the space this search started with "
+                    f"({saved}); resume without --space or pick another --name"
+                )
+        if args.epochs is not None and args.epochs != space.epochs:
+            _fail(
+                f"--epochs is {args.epochs}, but this search runs {space.epochs} epochs per "
+                "trial; it cannot change on --resume"
+            )
+        if (
+            args.data is not None
+            and str(resolve_data(args.data, args.task).resolve()) != settings["data"]
+        ):
+            _fail(
+                f"--data is {args.data}, but this search trains on {settings['data']}; it "
+                "cannot change on --resume"
+            )
+        data = Path(settings["data"])
+        if not data.is_dir():
+            data = resolve_data(None if settings.get("demo") else data, args.task).resolve()
+        budget = args.trials or int(settings["trials"])
+        seed = int(settings["seed"])
+        storage = settings.get("storage")
+        if args.storage is not None and args.storage != storage:
+            _fail(
+                f"--storage differs from the study storage this search started with "
+                f"({storage or exp_dir / STUDY_FILE})"
+            )
+        sessions = list(settings.get("sessions", []))
+    else:
+        space = load_space(space_path, args.task)
+        if args.epochs is not None:
+            space.fixed["epochs"] = args.epochs
+            from search.space import check_space
+
+            check_space(space)
+        if args.trials is not None:
+            space.trials = args.trials
+        data = resolve_data(args.data, args.task).resolve()
+        budget = space.trials
+        seed = args.seed
+        storage = args.storage
+        sessions = []
+        settings = {}
+    return {
+        "space": space,
+        "space_path": space_path,
+        "name": name,
+        "exp_dir": exp_dir,
+        "resume": resume,
+        "data": data,
+        "budget": budget,
+        "seed": seed,
+        "storage": storage,
+        "sessions": sessions,
+        "settings": settings,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """The search itself; returns the exit code."""
+    t_start = time.time()
+    check_args(args)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.INFO if args.verbose else optuna.logging.WARNING)
+    ctx = _prepare(args)
+    space, exp_dir = ctx["space"], ctx["exp_dir"]
+    name, budget, seed = ctx["name"], ctx["budget"], ctx["seed"]
+    from search.study import StudyRef, derive_seed, reconcile, save_settings, study_name
+
+    session = len(ctx["sessions"])
+    ref = StudyRef(
+        str(exp_dir),
+        study_name(args.task, name),
+        space.mode,
+        ctx["storage"],
+        sampler_seed=derive_seed(seed, session),
+        sampler_opts=dict(space.sampler),
+    )
+    if ctx["resume"]:
+        state = reconcile(ref)
+        finished, pending = state.finished, state.pending
+        if state.repaired:
+            print(f"repaired the study from Parquet for trials {state.repaired}", flush=True)
+    else:
+        finished, pending = 0, []
+        if ctx["storage"]:
+            import optuna
+
+            if ref.name in optuna.study.get_all_study_names(storage=ref.storage):
+                _fail(f"study {ref.name!r} already exists at {ctx['storage']}; pick another --name")
+    new = max(0, budget - finished - len(pending))
+    num_samples = len(pending) + new
+    print(
+        f"search {args.task}/{name}: {budget} trials x {space.epochs} epochs, "
+        f"{space.metric} ({space.mode}); data {ctx['data']}",
+        flush=True,
+    )
+    if ctx["resume"]:
+        print(f"resuming: {finished} finished, {len(pending)} to run again, {new} new", flush=True)
+    ray = _ray_init(args) if num_samples > 0 else None  # a bad --address fails before any write
+    try:
+        if not ctx["resume"]:
+            exp_dir.mkdir(parents=True, exist_ok=True)
+            for params in space.enqueue:
+                ref.study.enqueue_trial(params, skip_if_exists=True)
+            space.dump(exp_dir / "space.yaml")
+        demo = bool(ctx["settings"].get("demo")) if ctx["resume"] else args.data is None
+        session_info = {
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "sampler_seed": ref.sampler_seed,
+            "resumed": len(pending),
+            "new": new,
+        }
+        save_settings(
+            exp_dir,
+            {
+                "task": args.task,
+                "name": name,
+                "space_file": str(ctx["space_path"]),
+                "data": str(ctx["data"]),
+                "demo": demo,
+                "trials": budget,
+                "seed": seed,
+                "metric": space.metric,
+                "mode": space.mode,
+                "epochs": space.epochs,
+                "storage": ctx["storage"],
+                "cpus_per_trial": args.cpus_per_trial,
+                "gpus_per_trial": args.gpus_per_trial,
+                "sessions": ctx["sessions"] + [session_info],
+            },
+        )
+        if ray is not None:
+            _tune(ray, args, ctx, ref, finished, pending, num_samples, session)
+    finally:
+        if ray is not None:
+            ray.shutdown()
+    from search.summary import summarise
+
+    code = summarise(exp_dir, ref, budget, time.time() - t_start)
+    done = len(_finished_numbers(exp_dir))
+    if done < budget:
+        print(
+            f"note: {done}/{budget} trials finished; run the same command with --resume to "
+            "finish the search",
+            flush=True,
+        )
+    return code
+
+
+def _finished_numbers(exp_dir: Path) -> set[int]:
+    from search import results
+
+    trials = results.read_trials(exp_dir)
+    return set() if trials.empty else {int(n) for n in trials["number"]}
+
+
+def _tune(
+    ray: Any,
+    args: argparse.Namespace,
+    ctx: dict[str, Any],
+    ref: Any,
+    finished: int,
+    pending: list,
+    num_samples: int,
+    session: int,
+) -> None:
+    """Run this session's Tune experiment on the joined/started Ray."""
+    space, exp_dir = ctx["space"], ctx["exp_dir"]
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from search.provenance import git_commit, versions
+    from search.recorder import Recorder
+    from search.searcher import META_KEY, OptunaAskSearcher
+    from search.trainable import threads_for, train_trial
+
+    local = args.address is None
+    concurrent = _concurrency(ray, args, local)
+    epochs = space.epochs
+    grace = args.grace_period or space.scheduler.get("grace_period", 1)
+    rf = args.reduction_factor or space.scheduler.get("reduction_factor", 3)
+    scheduler = ASHAScheduler(
+        time_attr="epoch", max_t=epochs, grace_period=min(grace, epochs), reduction_factor=rf
+    )
+    meta = {
+        "data": str(ctx["data"]),
+        "threads": threads_for(args.cpus_per_trial),
+        "cpus": args.cpus_per_trial,
+        "gpus": args.gpus_per_trial,
+        "workers": 1,
+        "session": session,
+    }
+    searcher = OptunaAskSearcher(
+        space,
+        ref,
+        overrides={},
+        seed=ctx["seed"],
+        meta=meta,
+        tb_root=str(exp_dir / "tensorboard"),
+        pending=pending,
+    )
+    recorder = Recorder(
+        exp_dir,
+        task=args.task,
+        experiment=ctx["name"],
+        metric=space.metric,
+        mode=space.mode,
+        ref=ref,
+        budget=ctx["budget"],
+        finished_before=finished,
+        provenance={"versions": versions(), "git_commit": git_commit()},
+        keep_checkpoints=args.keep_checkpoints,
+    )
+    resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
+    print(
+        f"running {num_samples} trials, {concurrent} at a time, {resources['cpu']:g} CPU "
+        f"+ {resources['gpu']:g} GPU each (Ray {ray.__version__})",
+        flush=True,
+    )
+    tuner = tune.Tuner(
+        tune.with_resources(train_trial, resources),
+        param_space={},
+        tune_config=tune.TuneConfig(
+            metric=space.metric,
+            mode=space.mode,
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=num_samples,
+            max_concurrent_trials=concurrent,
+            reuse_actors=True,
+            trial_name_creator=lambda t: f"trial_{t.config[META_KEY]['number']}",
+            trial_dirname_creator=lambda t: t.trial_id,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{SESSION_PREFIX}{session}",
+            storage_path=str(exp_dir / "ray"),
+            callbacks=[recorder],
+            verbose=2 if args.verbose else 0,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+    tuner.fit()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (ConfigError, DataError, LssatError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; continue with the same command plus --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,318 @@
+"""The Optuna side of a search: storage, sampler, telling results, and resume bookkeeping.
+
+The study is the search's memory of what was asked; the Parquet files are its memory of what
+finished. A finished trial is written to Parquet first and told to Optuna second, so after a
+crash a trial is in one of three states, each repaired by :func:`reconcile` on ``--resume``:
+finished in both (kept), finished in Parquet but RUNNING in the study (told now from its row),
+RUNNING in the study with no row (run again with the same Optuna number and parameters, from
+its last checkpoint when one survives).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from lssat.errors import ConfigError
+from search import results
+
+STUDY_FILE = "study.journal"
+RDB_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
+# user attributes the search keeps on each Optuna trial
+ATTR_TRIAL_ID = "trial_id"
+
+
+def check_storage_url(url: str) -> None:
+    """ConfigError unless ``url`` looks like an SQLAlchemy database URL."""
+    scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else ""
+    if scheme not in RDB_SCHEMES:
+        raise ConfigError(
+            f"--storage is {url!r}; give a database URL such as "
+            "postgresql://user@host/db or sqlite:///path.db"
+        )
+
+
+def storage_label(exp_dir: Path, url: str | None) -> str:
+    """Where the study lives, for messages."""
+    return url if url else str(exp_dir / STUDY_FILE)
+
+
+def open_storage(exp_dir: Path, url: str | None) -> optuna.storages.BaseStorage:
+    """The journal file in the experiment folder, or the RDB at ``url``."""
+    if url:
+        check_storage_url(url)
+        try:
+            return optuna.storages.RDBStorage(url)
+        except ImportError as exc:
+            raise ConfigError(f"--storage {url!r} needs a database driver ({exc})") from exc
+        except Exception as exc:  # sqlalchemy errors: bad host, bad credentials, ...
+            raise ConfigError(f"--storage {url!r} cannot be opened ({exc})") from exc
+    from optuna.storages.journal import JournalFileBackend
+
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    drop_torn_tail(exp_dir / STUDY_FILE)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(exp_dir / STUDY_FILE)))
+
+
+def drop_torn_tail(path: Path) -> int:
+    """Cut a half-written last line (a writer killed mid-append) off a journal file.
+
+    Optuna skips such a line when reading, but the next append would glue a new record onto it
+    and corrupt the journal. Only the search driver writes this file, and it calls this before
+    opening it. Returns the number of bytes removed.
+    """
+    if not path.is_file():
+        return 0
+    with open(path, "rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0
+        # find the last complete line
+        pos = size
+        keep = 0
+        while pos > 0:
+            step = min(65536, pos)
+            pos -= step
+            fh.seek(pos)
+            chunk = fh.read(step)
+            idx = chunk.rfind(b"\n")
+            if idx >= 0:
+                keep = pos + idx + 1
+                break
+        fh.truncate(keep)
+        return size - keep
+
+
+def study_name(task: str, name: str) -> str:
+    """One study per experiment folder (unique inside a shared RDB too)."""
+    return f"{task}/{name}"
+
+
+def derive_seed(seed: int, session: int) -> int:
+    """Sampler seed of session ``session`` (0 = first run, then one per resume).
+
+    A resumed search must not replay its start-up suggestions, so every resume gets a fresh seed
+    derived from the user's seed and the session number.
+    """
+    if session == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), int(session)]).generate_state(1)[0])
+
+
+def make_sampler(
+    seed: int, n_startup_trials: int | None = None, n_ei_candidates: int | None = None
+) -> optuna.samplers.TPESampler:
+    """Multivariate, grouped (conditional spaces), constant-liar TPE."""
+    kwargs: dict[str, Any] = {}
+    if n_startup_trials is not None:
+        kwargs["n_startup_trials"] = n_startup_trials
+    if n_ei_candidates is not None:
+        kwargs["n_ei_candidates"] = n_ei_candidates
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            multivariate=True, group=True, constant_liar=True, seed=seed, **kwargs
+        )
+
+
+@dataclass
+class StudyRef:
+    """How to reopen the study in this process (the driver); picklable, unlike a live study."""
+
+    exp_dir: str
+    name: str
+    direction: str
+    url: str | None = None
+    sampler_seed: int = 0
+    sampler_opts: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._study: optuna.Study | None = None
+        self._storage: optuna.storages.BaseStorage | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_study"] = state["_storage"] = None
+        return state
+
+    @property
+    def storage(self) -> optuna.storages.BaseStorage:
+        if self._storage is None:
+            self._storage = open_storage(Path(self.exp_dir), self.url)
+        return self._storage
+
+    @property
+    def study(self) -> optuna.Study:
+        if self._study is None:
+            sampler = make_sampler(self.sampler_seed, **self.sampler_opts)
+            self._study = optuna.create_study(
+                storage=self.storage,
+                study_name=self.name,
+                direction="maximize" if self.direction == "max" else "minimize",
+                sampler=sampler,
+                load_if_exists=True,
+            )
+        return self._study
+
+    def internal_id(self, number: int) -> int:
+        """The storage's id of trial ``number``."""
+        study_id = self.storage.get_study_id_from_name(self.name)
+        return self.storage.get_trial_id_from_study_id_trial_number(study_id, number)
+
+    def report(self, number: int, step: int, value: float | None) -> None:
+        """Record an intermediate value (NaN / None skipped; a repeated step overwrites)."""
+        if value is not None and math.isfinite(value):
+            self.storage.set_trial_intermediate_value(self.internal_id(number), step, value)
+
+    def set_attrs(self, number: int, attrs: Mapping[str, Any]) -> None:
+        tid = self.internal_id(number)
+        for key, value in attrs.items():
+            self.storage.set_trial_user_attr(tid, key, value)
+
+    def tell(self, number: int, status: str, value: float | None, attrs: Mapping[str, Any]) -> None:
+        """Finish trial ``number`` as COMPLETE (with ``value``), PRUNED (last intermediate
+        value) or FAIL; a trial already finished is left alone."""
+        self.set_attrs(number, attrs)
+        state = getattr(TrialState, status)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if state == TrialState.COMPLETE:
+                self.study.tell(number, float(value), skip_if_finished=True)
+            else:
+                self.study.tell(number, state=state, skip_if_finished=True)
+
+
+def tell_from_row(ref: StudyRef, row: Mapping[str, Any]) -> None:
+    """Tell Optuna what a trial's Parquet row says (the crash-between-the-two repair): its
+    epochs' metric values as intermediate values, then the verdict."""
+    path = Path(ref.exp_dir) / results.EPOCHS_DIR / f"{row['trial_id']}.parquet"
+    metric = row.get("metric")
+    if path.is_file() and metric:
+        epochs = results.read_epochs(path)
+        if metric in epochs:
+            for _, ep in epochs.iterrows():
+                ref.report(int(row["number"]), int(ep["epoch"]), _plain(ep[metric]))
+    status = row["status"]
+    value = row.get("final_value")
+    if status == "COMPLETE" and (value is None or not math.isfinite(value)):
+        status = "FAIL"
+    ref.tell(int(row["number"]), status, value, outcome_attrs(row))
+
+
+def outcome_attrs(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The user attributes the study keeps about a finished trial (mirrors the Parquet row)."""
+    out = {
+        ATTR_TRIAL_ID: row.get("trial_id"),
+        "status": row.get("status"),
+        "stop_reason": row.get("stop_reason"),
+        "epochs_run": _plain(row.get("epochs_run")),
+        "best_value": _plain(row.get("best_value")),
+    }
+    if row.get("error"):
+        out["error"] = str(row["error"])[:2000]
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+@dataclass
+class Pending:
+    """A trial that was running when the driver died: re-run with the same number and params."""
+
+    number: int
+    trial_id: str | None
+    params: dict[str, Any]
+    checkpoint: str | None = None  # last surviving checkpoint directory
+    checkpoint_epoch: int = 0
+
+
+@dataclass
+class Reconciled:
+    finished: int  # trials finished in both the study and the Parquet
+    pending: list[Pending]  # to run again
+    repaired: list[int]  # numbers told to Optuna from their Parquet row
+    waiting: int  # enqueued trials not yet asked
+
+
+def last_checkpoint(exp_dir: Path, trial_id: str | None) -> tuple[str | None, int]:
+    """The newest epoch checkpoint of ``trial_id`` that still exists on disk, and its epoch."""
+    if not trial_id:
+        return None, 0
+    path = Path(exp_dir) / results.EPOCHS_DIR / f"{trial_id}.parquet"
+    if not path.is_file():
+        return None, 0
+    epochs = results.read_epochs(path)
+    if epochs.empty or "checkpoint" not in epochs:
+        return None, 0
+    for _, row in epochs.sort_values("epoch", ascending=False).iterrows():
+        ckpt = row["checkpoint"]
+        if isinstance(ckpt, str) and ckpt and Path(ckpt).is_dir():
+            return ckpt, int(row["epoch"])
+    return None, 0
+
+
+def reconcile(ref: StudyRef) -> Reconciled:
+    """Bring study and Parquet into agreement after a crash; list the trials to run again."""
+    exp_dir = Path(ref.exp_dir)
+    rows = results.read_trials(exp_dir)
+    by_number: dict[int, dict[str, Any]] = {}
+    if not rows.empty:
+        for rec in rows.to_dict("records"):
+            by_number[int(rec["number"])] = rec
+    finished, pending, repaired, waiting = 0, [], [], 0
+    trials = ref.study.get_trials(deepcopy=False)
+    numbers = {t.number for t in trials}
+    strays = sorted(set(by_number) - numbers)
+    if strays:
+        raise ConfigError(
+            f"{exp_dir}: trial Parquet rows {strays[:5]} have no trial in study {ref.name!r} "
+            f"at {storage_label(exp_dir, ref.url)}; was the study storage replaced?"
+        )
+    for t in trials:
+        if t.state.is_finished():
+            finished += 1
+        elif t.state == TrialState.WAITING:
+            waiting += 1
+        elif t.number in by_number:
+            tell_from_row(ref, by_number[t.number])
+            repaired.append(t.number)
+            finished += 1
+        else:
+            tid = t.user_attrs.get(ATTR_TRIAL_ID)
+            ckpt, epoch = last_checkpoint(exp_dir, tid)
+            pending.append(Pending(t.number, tid, dict(t.params), ckpt, epoch))
+    return Reconciled(finished, pending, repaired, waiting)
+
+
+def load_settings(exp_dir: Path) -> dict[str, Any] | None:
+    """The run settings the experiment was started with (``search.json``), if any."""
+    path = exp_dir / "search.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def save_settings(exp_dir: Path, settings: Mapping[str, Any]) -> None:
+    """Write ``search.json`` atomically."""
+    tmp = exp_dir / ".search.json.tmp"
+    tmp.write_text(json.dumps(settings, indent=2, sort_keys=True, default=str))
+    tmp.replace(exp_dir / "search.json")

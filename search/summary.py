@@ -1,0 +1,93 @@
+"""The end-of-search report: counts, the best trial and its config, where everything lives."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from search import results
+from search.study import STUDY_FILE, StudyRef
+
+
+def best_trial(trials: Any, mode: str) -> dict[str, Any] | None:
+    """The COMPLETE trial with the best final value (what Optuna's ``best_trial`` picks)."""
+    if trials.empty:
+        return None
+    done = trials[(trials["status"] == "COMPLETE") & trials["final_value"].notna()]
+    if done.empty:
+        return None
+    idx = done["final_value"].idxmax() if mode == "max" else done["final_value"].idxmin()
+    return done.loc[idx].to_dict()
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    return (
+        f"{s // 3600}h{s // 60 % 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+    )
+
+
+def summarise(exp_dir: Path, ref: StudyRef, budget: int, elapsed: float) -> int:
+    """Print the summary; exit code 1 when every trial failed, else 0."""
+    trials = results.read_trials(exp_dir)
+    counts = trials["status"].value_counts().to_dict() if not trials.empty else {}
+    shown = ", ".join(f"{counts.get(s, 0)} {s}" for s in results.STATUSES)
+    print(f"\n== {ref.name}: {len(trials)}/{budget} trials ({shown}) in {_duration(elapsed)}")
+    mode = trials["mode"].iloc[0] if not trials.empty else "max"
+    best = best_trial(trials, mode)
+    if best is not None:
+        metric = best["metric"]
+        print(
+            f"best trial #{int(best['number'])} ({best['trial_id']}): {metric} "
+            f"{best['final_value']:.4f} at the last epoch, best {best['best_value']:.4f} "
+            f"at epoch {int(best['best_epoch'])}"
+        )
+        params = json.loads(best["params"]) if isinstance(best.get("params"), str) else {}
+        cfg = {
+            k[len(results.CFG_PREFIX) :]: v
+            for k, v in best.items()
+            if k.startswith(results.CFG_PREFIX) and not _missing(v)
+        }
+        print("  searched: " + (", ".join(f"{k}={v}" for k, v in params.items()) or "-"))
+        defaults = _defaults()
+        fixed = {
+            k: v
+            for k, v in cfg.items()
+            if k not in params and k != "extra" and (k not in defaults or defaults[k] != v)
+        }
+        print(
+            "  fixed:    "
+            + (", ".join(f"{k}={v}" for k, v in fixed.items()) or "-")
+            + " (other fields at TrialConfig defaults)"
+        )
+    else:
+        print("no trial completed")
+    storage = ref.url or str(exp_dir / STUDY_FILE)
+    print(
+        f"results:     {exp_dir / results.TRIALS_DIR}, {exp_dir / results.EPOCHS_DIR} "
+        "(search.results.read_trials / read_epochs)"
+    )
+    print(f"tensorboard: tensorboard --logdir {exp_dir / 'tensorboard'} --host 127.0.0.1")
+    if ref.url:
+        print(f"study:       {storage} (study {ref.name!r}; optuna-dashboard {storage})")
+    else:
+        print(
+            f"study:       {storage} (study {ref.name!r}; optuna.load_study with "
+            "JournalStorage(JournalFileBackend(path)), or optuna-dashboard PATH)"
+        )
+    failed_all = not trials.empty and counts.get("FAIL", 0) == len(trials)
+    return 1 if failed_all else 0
+
+
+def _defaults() -> dict[str, Any]:
+    from dataclasses import MISSING, fields
+
+    from lssat.config import TrialConfig
+
+    return {f.name: f.default for f in fields(TrialConfig) if f.default is not MISSING}
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))

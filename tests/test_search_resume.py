@@ -1,0 +1,118 @@
+"""Kill the search driver with SIGKILL mid-search, then ``--resume``: the budget is met exactly,
+nothing is duplicated, finished trials are untouched, and study and Parquet agree row by row."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from search import results
+from search.study import STUDY_FILE
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+SPACE = """\
+task: deepfake
+trials: 3
+scheduler: {grace_period: 3, reduction_factor: 2}
+fixed: {epochs: 3, img_size: 32, batch_size: 32, train_subset: 64, val_subset: 48,
+        aux_weight: 0.0, checkpoint_every: 1}
+params:
+  backbone: {choices: [vit_tiny_patch16_224, resnet18]}
+  patch_size: {choices: [8, 16]}
+  lr: {low: 3.0e-4, high: 3.0e-3, log: true}
+"""
+
+
+def _cmd(tmp: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "search.run", "--task", "deepfake", "--space",
+            str(tmp / "kill.yaml"), "--results", str(tmp / "results"), "--max-concurrent", "2",
+            "--no-dashboard", *extra]  # fmt: skip
+
+
+def _rows(exp: Path) -> dict[int, dict]:
+    df = results.read_trials(exp) if (exp / results.TRIALS_DIR).is_dir() else None
+    return {} if df is None or df.empty else {int(r["number"]): r for r in df.to_dict("records")}
+
+
+def _equal(a: dict, b: dict) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for k, v in a.items():
+        w = b[k]
+        if isinstance(v, float) and isinstance(w, float) and math.isnan(v) and math.isnan(w):
+            continue
+        if v != w:
+            return False
+    return True
+
+
+def test_sigkill_then_resume_finishes_the_budget_exactly(tmp_path: Path, demo_data: Path) -> None:
+    """3 trials of 3 epochs, 2 at a time (no early stopping): the driver is killed once a trial
+    has finished and another one has written epochs; the resume finishes the other two."""
+    (tmp_path / "kill.yaml").write_text(SPACE)
+    exp = tmp_path / "results" / "deepfake" / "kill"
+    # no --data: the embedded demo, found in the session's demo cache
+    env = {**os.environ, "LSSAT_CACHE": str(demo_data.parent), "PYTHONPATH": str(ROOT)}
+    log = (tmp_path / "first.log").open("w")
+    first = subprocess.Popen(_cmd(tmp_path), cwd=ROOT, env=env, stdout=log, stderr=log,
+                             start_new_session=True)  # fmt: skip
+    try:
+        # wait for one finished trial while another one is still running
+        deadline = time.time() + 600
+        while time.time() < deadline and first.poll() is None:
+            done = {p.stem for p in (exp / results.TRIALS_DIR).glob("*.parquet")}
+            running = {p.stem for p in (exp / results.EPOCHS_DIR).glob("*.parquet")} - done
+            if done and running:
+                break
+            time.sleep(0.2)
+        assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+        os.kill(first.pid, signal.SIGKILL)  # the driver only: Ray's processes follow it
+        first.wait(timeout=60)
+    finally:
+        time.sleep(3)
+        try:  # anything of that run still alive (Ray agents) goes too
+            os.killpg(first.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        log.close()
+    before = _rows(exp)
+    assert 1 <= len(before) < 3
+
+    second = subprocess.run(_cmd(tmp_path, "--resume"), cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=900)  # fmt: skip
+    assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
+    assert "resuming:" in second.stdout
+
+    after = _rows(exp)
+    assert sorted(after) == [0, 1, 2]
+    trials = results.read_trials(exp)
+    assert len(trials) == 3 and trials["trial_id"].is_unique
+    for number, row in before.items():
+        assert _equal(row, after[number]), number  # finished trials are not run again
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(exp / STUDY_FILE))
+    )
+    study = optuna.load_study(study_name="deepfake/kill", storage=storage)
+    assert len(study.trials) == 3
+    for t in study.trials:
+        assert t.state.name == after[t.number]["status"]
+        assert t.user_attrs["trial_id"] == after[t.number]["trial_id"]
+    epochs = results.read_epochs(exp)
+    for number, row in after.items():
+        mine = epochs[epochs["number"] == number]
+        assert sorted(mine["epoch"]) == list(range(1, int(row["epochs_run"]) + 1))
+        assert set(mine["trial_id"]) == {row["trial_id"]}
+    settings = json.loads((exp / "search.json").read_text())
+    assert len(settings["sessions"]) == 2
+    assert settings["sessions"][1]["sampler_seed"] != settings["sessions"][0]["sampler_seed"]
