@@ -1,0 +1,184 @@
+"""What every dataset source provides to the prepare pipeline.
+
+A source lists its items once (deterministic order, root checked: a wrong root is a
+DataError naming what is missing and the expected layout), then turns each item into face
+crops (``process``), raising :class:`Skip` for an unusable item or :class:`Exclude` for one
+that a filter leaves out (e.g. Contempt with ``--classes 7``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lssat.data.faces import (
+    FaceDetector,
+    Skip,
+    center_square,
+    crop_square,
+    load_boxes,
+    read_image,
+)
+from lssat.errors import DataError
+
+
+class Exclude(Skip):
+    """An item left out on purpose (class filter, not in the split files); counted apart."""
+
+
+@dataclass
+class Item:
+    """One source item (an image or a video). ``label`` None: the source reads it in process."""
+
+    key: str  # unique, POSIX path relative to the root (or a synthetic name)
+    split: str
+    label: int | tuple[int, ...] | None = None
+    groups: tuple[int, ...] = ()
+    path: Path | None = None
+    index: int = -1  # position in the listing, set by the pipeline
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Output:
+    """Face crops of one item: ``frames`` is a list of (key suffix, uint8 ``[S, S, 3]``)."""
+
+    frames: list[tuple[str, np.ndarray]]
+    label: int | tuple[int, ...]
+    skipped_frames: list[tuple[str, str]] = field(default_factory=list)  # (suffix, reason)
+
+
+class Source:
+    """Base class; subclasses set the class attributes and implement ``list_items``."""
+
+    name = "source"
+    task = "classify"
+    label_kind = "multiclass"
+    is_video = False
+    chunk = 512  # source items per shard
+    channels = "rgb"
+
+    def __init__(self, root: Path | None, size: int = 224, limit: int = 0):
+        self.root = Path(root).expanduser().resolve() if root is not None else None
+        self.size = size
+        self.limit = limit
+        self.classes: list[str] = []
+        self.groups: list[str] = []
+        self.group_values: dict[str, list[str]] = {}
+        self.warnings: list[str] = []
+
+    # -------------------------------------------------------------- interface
+    def list_items(self) -> list[Item]:
+        """All items in a deterministic order; DataError when the root is wrong."""
+        raise NotImplementedError
+
+    def process(self, item: Item) -> Output:
+        """Face crops of one item; raise Skip / Exclude with the reason."""
+        raise NotImplementedError
+
+    def options(self) -> dict[str, Any]:
+        """Every option that changes the output (the resume fingerprint)."""
+        return {"limit": self.limit}
+
+    def meta_extra(self) -> dict[str, Any]:
+        """Source-specific additions to meta.json."""
+        return {}
+
+    # ---------------------------------------------------------------- helpers
+    def items(self) -> list[Item]:
+        """``list_items`` with ``limit`` (first N per split) applied and indices set."""
+        if self.root is not None and not self.root.is_dir():
+            raise DataError(f"dataset root {self.root} does not exist or is not a folder")
+        items = self.list_items()
+        if self.limit:
+            seen: dict[str, int] = {}
+            kept = []
+            for it in items:
+                seen[it.split] = seen.get(it.split, 0) + 1
+                if seen[it.split] <= self.limit:
+                    kept.append(it)
+            items = kept
+        for i, it in enumerate(items):
+            it.index = i
+        return items
+
+    def rel(self, path: Path) -> str:
+        """POSIX path relative to the root."""
+        assert self.root is not None
+        return path.relative_to(self.root).as_posix()
+
+
+class ImageSource(Source):
+    """A source of still face images: aligned (centre square) or detected/boxed crops."""
+
+    def __init__(
+        self,
+        root: Path | None,
+        size: int = 224,
+        limit: int = 0,
+        detect: bool = False,
+        margin: float = 0.2,
+        boxes: Path | None = None,
+    ):
+        super().__init__(root, size, limit)
+        self.detect = detect
+        self.margin = margin
+        self.boxes_file = Path(boxes).expanduser().resolve() if boxes else None
+        self._boxes = load_boxes(self.boxes_file) if self.boxes_file else {}
+        self._detector = FaceDetector()
+
+    def options(self) -> dict[str, Any]:
+        boxes = None
+        if self.boxes_file is not None:
+            boxes = hashlib.sha1(self.boxes_file.read_bytes()).hexdigest()
+        return {
+            **super().options(),
+            "detect": self.detect,
+            "margin": self.margin,
+            "boxes_sha1": boxes,
+        }
+
+    def face(self, image: np.ndarray, key: str, frame: int = -1) -> np.ndarray:
+        """uint8 ``[S, S, 3]``: user box, else Haar detection (when on), else centre square."""
+        box = self._boxes.get((key, frame))
+        if box is None and self.detect:
+            box = self._detector(image)
+            if box is None:
+                raise Skip("no face found")
+        if box is None:
+            return center_square(image, self.size)
+        return crop_square(image, box, self.margin, self.size)
+
+    def process(self, item: Item) -> Output:
+        if "skip" in item.extra:
+            raise Skip(item.extra["skip"])
+        if item.path is None or not item.path.is_file():
+            raise Skip("missing file")
+        image = read_image(item.path)
+        assert item.label is not None
+        return Output([("", self.face(image, item.key))], item.label)
+
+
+def hash_split(key: str, val_fraction: float, test_fraction: float) -> str:
+    """Deterministic split of a key by its hash (stable when other items come or go)."""
+    u = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 0x100000000
+    if u < test_fraction:
+        return "test"
+    if u < test_fraction + val_fraction:
+        return "val"
+    return "train"
+
+
+SPLIT_DIRS = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+    "testing": "test",
+}
