@@ -60,6 +60,7 @@ class TrialConfig:
     decoder_dim: int = 128
     decoder_depth: int = 2
     decoder_heads: int = 4
+    norm_target: bool = True  # standardise each target patch (MAE's norm_pix_loss); our choice
     # optimisation
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -201,6 +202,11 @@ class TrialConfig:
         within("train_subset", 0, 1 << 40)
         within("val_subset", 0, 1 << 40)
         within("checkpoint_every", 1, 100000)
+        if self.uses_aux and (self.img_size // self.patch_size) ** 2 < 2:
+            raise ConfigError(
+                f"config field 'patch_size' is {self.patch_size}; with img_size {self.img_size} "
+                "it leaves fewer than 2 patches to mask (use a smaller patch or aux_weight = 0)"
+            )
         if self.uses_aux and self.mask_ratio <= 0:
             raise ConfigError(
                 "config field 'mask_ratio' is 0 while aux_weight > 0; the auxiliary task needs "

@@ -1,0 +1,119 @@
+"""Evaluation metrics on whole validation sets (numpy in, plain floats out; scikit-learn inside).
+
+Every function returns keys without a split prefix (``acc``, ``auc``, ...); the task adds one.
+A metric that is undefined on the data (e.g. AUC with one class present) is NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def metric_key(text: str) -> str:
+    """A name made safe for a metric key: letters, digits and ``_`` only."""
+    return re.sub(r"[^0-9A-Za-z_]+", "_", str(text)).strip("_") or "x"
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    if len(np.unique(labels)) < 2:
+        return math.nan
+    return float(roc_auc_score(labels, scores))
+
+
+def _ap(labels: np.ndarray, scores: np.ndarray) -> float:
+    if len(np.unique(labels)) < 2:
+        return math.nan
+    return float(average_precision_score(labels, scores))
+
+
+def binary_metrics(
+    logits: np.ndarray, labels: np.ndarray, video: np.ndarray | None = None
+) -> dict[str, float]:
+    """``logits`` ``[N]``, ``labels`` ``[N]`` in {0, 1}, ``video`` ``[N]`` (-1 = none).
+
+    Frame-level accuracy at p = 0.5, ROC-AUC and average precision; ``video_auc`` (frame
+    probabilities averaged per video) when any video id is >= 0.
+    """
+    labels = labels.astype(np.int64).reshape(-1)
+    probs = sigmoid(logits.astype(np.float64).reshape(-1))
+    out = {
+        "acc": float(accuracy_score(labels, probs >= 0.5)),
+        "auc": _auc(labels, probs),
+        "ap": _ap(labels, probs),
+    }
+    if video is not None and (video >= 0).any():
+        keep = video >= 0
+        vids, inverse = np.unique(video[keep], return_inverse=True)
+        counts = np.bincount(inverse, minlength=len(vids))
+        v_prob = np.bincount(inverse, weights=probs[keep], minlength=len(vids)) / counts
+        v_label = np.bincount(inverse, weights=labels[keep], minlength=len(vids)) / counts
+        out["video_auc"] = _auc((v_label >= 0.5).astype(np.int64), v_prob)
+    return out
+
+
+def multiclass_metrics(
+    logits: np.ndarray, labels: np.ndarray, num_classes: int
+) -> dict[str, float]:
+    """``logits`` ``[N, K]``, ``labels`` ``[N]`` int: accuracy and macro-F1 over all K classes."""
+    pred = logits.argmax(axis=1)
+    labels = labels.astype(np.int64).reshape(-1)
+    return {
+        "acc": float(accuracy_score(labels, pred)),
+        "macro_f1": float(
+            f1_score(labels, pred, average="macro", labels=np.arange(num_classes), zero_division=0)
+        ),
+    }
+
+
+def multilabel_metrics(
+    logits: np.ndarray, labels: np.ndarray, names: list[str] | tuple[str, ...]
+) -> dict[str, float]:
+    """``logits``/``labels`` ``[N, K]``: mean attribute accuracy and ``acc_<attribute>`` each."""
+    correct = (logits >= 0) == (labels >= 0.5)
+    per_attr = correct.mean(axis=0)
+    out = {"mean_acc": float(per_attr.mean())}
+    for i, acc in enumerate(per_attr):
+        name = names[i] if i < len(names) else str(i)
+        out[f"acc_{metric_key(name)}"] = float(acc)
+    return out
+
+
+def group_metrics(
+    correct: np.ndarray, groups: np.ndarray | None, names: list[str] | tuple[str, ...]
+) -> dict[str, float]:
+    """Fairness from per-sample correctness ``correct`` ``[N]`` in [0, 1].
+
+    ``groups`` ``[N, G]`` int (-1 = unknown), ``names`` the G column names. Gives
+    ``acc_group_<column>_<value>`` for every group, ``worst_group_acc`` (the lowest of them) and
+    ``group_gap`` (the largest best-minus-worst gap within one column). Empty without groups.
+    """
+    if groups is None or groups.size == 0 or groups.ndim != 2 or groups.shape[1] == 0:
+        return {}
+    out: dict[str, float] = {}
+    accs: list[float] = []
+    gaps: list[float] = []
+    for g in range(groups.shape[1]):
+        column = groups[:, g]
+        name = metric_key(names[g] if g < len(names) else f"g{g}")
+        col_accs = []
+        for value in np.unique(column[column >= 0]):
+            acc = float(correct[column == value].mean())
+            out[f"acc_group_{name}_{int(value)}"] = acc
+            col_accs.append(acc)
+        accs += col_accs
+        if len(col_accs) > 1:
+            gaps.append(max(col_accs) - min(col_accs))
+    if not accs:
+        return {}
+    out["worst_group_acc"] = min(accs)
+    out["group_gap"] = max(gaps) if gaps else 0.0
+    return out

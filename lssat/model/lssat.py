@@ -1,0 +1,167 @@
+"""The L-SSAT model: one timm encoder, a masked (auxiliary) pass and a full (primary) pass.
+
+``loss = aux_weight * loss_aux + (1 - aux_weight) * loss_primary``. The masked pass runs only
+in training and only when ``aux_weight > 0``; evaluation is the full pass alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from lssat import descriptors as D
+from lssat.errors import DataError
+from lssat.masking import PatchMask, patchify, random_masking
+from lssat.tasks import TaskSpec
+
+
+class DescriptorAdapter(nn.Module):
+    """Feeds a descriptor map to a 3-channel stem: ``[B, C, H, W]`` in [0, 1] -> ``[B, 3, H, W]``.
+
+    Centres the map to [-1, 1] and mixes its channels with a learned 1x1 convolution, so the
+    same encoder (and its pretrained stem) can take RGB in one pass and a descriptor in the other.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(channels, 3, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x * 2.0 - 1.0)
+
+
+class LSSATModel(nn.Module):
+    """Encoder + decoder + task head; ``forward(batch) -> dict`` of losses and logits.
+
+    ``batch["image"]``: uint8 ``[B, 3, S, S]`` (augmented, un-normalised); ``batch["label"]``
+    optional (no losses without it). Returns ``loss``, ``loss_primary``, ``loss_aux``
+    (scalars) and ``logits`` ``[B, K]``.
+    """
+
+    def __init__(self, config: Any, net: nn.Module, task: TaskSpec, mean: Any, std: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.task = task
+        self.net = net
+        self.grid: tuple[int, int] = tuple(net.grid)  # type: ignore[assignment]
+        self.patch = config.patch_size
+        self.num_patches = self.grid[0] * self.grid[1]
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1) * 255, persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1) * 255, persistent=False)
+        self.uses_aux = config.aux_weight > 0
+        self.desc_params = config.descriptor_params()
+        desc_in = (self.uses_aux and config.mask_input == "descriptor") or (
+            config.classify_input == "descriptor"
+        )
+        self.adapter = (
+            DescriptorAdapter(D.DESCRIPTORS[config.descriptor].channels(**self.desc_params))
+            if desc_in
+            else None
+        )
+
+    # ------------------------------------------------------------------ inputs
+    def _needs_descriptor(self, masked: bool) -> bool:
+        c = self.config
+        return c.classify_input == "descriptor" or (
+            masked and (c.mask_input == "descriptor" or c.reconstruct == "descriptor")
+        )
+
+    def prepare(self, images: torch.Tensor, descriptor: bool) -> dict[str, torch.Tensor]:
+        """uint8 ``[B, 3, S, S]`` -> ``rgb`` (normalised float ``[B, 3, S, S]``) and, if
+        ``descriptor``, ``desc`` (raw map ``[B, C, S, S]``) and ``desc01`` (the map in [0, 1],
+        when an adapter feeds it to the encoder); the descriptor is computed without gradients,
+        in float32, on the batch's device, from the un-normalised grey image."""
+        size = self.config.img_size
+        if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != (size, size):
+            raise DataError(
+                f"batch 'image' has shape {tuple(images.shape)}; the model expects "
+                f"[B, 3, {size}, {size}] uint8 (config img_size {size})"
+            )
+        out = {"rgb": (images.float() - self.mean) / self.std}
+        if descriptor:
+            with torch.no_grad(), torch.autocast(images.device.type, enabled=False):
+                desc = D.compute(self.config.descriptor, D.to_gray(images), **self.desc_params)
+                out["desc"] = desc
+                if self.adapter is not None:
+                    out["desc01"] = D.normalize(desc, self.config.descriptor, **self.desc_params)
+        return out
+
+    def _input(self, x: dict[str, torch.Tensor], modality: str) -> torch.Tensor:
+        return x["rgb"] if modality == "rgb" else self.adapter(x["desc01"])
+
+    def target(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Reconstruction target ``[B, L, D]``: encoded descriptor, or normalised RGB patches."""
+        c = self.config
+        if c.reconstruct == "rgb":
+            t = patchify(x["rgb"], self.patch)
+        else:
+            with torch.no_grad(), torch.autocast(x["desc"].device.type, enabled=False):
+                t = D.encode(x["desc"], c.descriptor, c.encoding, self.patch, **self.desc_params)
+        t = t.float()
+        if c.norm_target:
+            mean, var = t.mean(-1, keepdim=True), t.var(-1, keepdim=True)
+            t = (t - mean) / (var + 1e-6).sqrt()
+        return t
+
+    # ----------------------------------------------------------------- passes
+    def masked_pass(
+        self, x: dict[str, torch.Tensor], generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, PatchMask]:
+        """Masked pass: (prediction ``[B, L, D]``, target ``[B, L, D]``, mask)."""
+        inp = self._input(x, self.config.mask_input)
+        pm = random_masking(
+            inp.shape[0], self.num_patches, self.config.mask_ratio, inp.device, generator
+        )
+        pred = self.net.masked(inp, pm)
+        return pred, self.target(x), pm
+
+    @staticmethod
+    def aux_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """MSE per patch, averaged over the removed patches only (``mask`` 1 = removed)."""
+        per_patch = (pred.float() - target).pow(2).mean(-1)
+        return (per_patch * mask).sum() / mask.sum().clamp_min(1.0)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        masked = self.training and self.uses_aux
+        x = self.prepare(batch["image"], self._needs_descriptor(masked))
+        out: dict[str, torch.Tensor] = {}
+        w = float(self.config.aux_weight)
+        if masked:
+            pred, target, pm = self.masked_pass(x)
+            loss_aux = self.aux_loss(pred, target, pm.mask)
+        else:
+            loss_aux = x["rgb"].new_zeros(())
+        logits = self.net.full(self._input(x, self.config.classify_input))
+        out["logits"] = logits
+        if "label" in batch:
+            loss_primary = self.task.loss(logits, batch["label"], self.config.label_smoothing)
+            out["loss_primary"] = loss_primary
+            out["loss_aux"] = loss_aux
+            out["loss"] = w * loss_aux + (1.0 - w) * loss_primary
+        else:
+            out["loss_aux"] = loss_aux
+        return out
+
+    @torch.no_grad()
+    def visualise(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor] | None:
+        """Masked pass on ``images`` for pictures: ``pred``/``target`` ``[B, L, D]``, ``mask``
+        ``[B, L]``, ``rgb`` ``[B, 3, S, S]`` normalised. None without a decoder."""
+        if not self.uses_aux:
+            return None
+        x = self.prepare(images, self._needs_descriptor(True))
+        pred, target, pm = self.masked_pass(x, generator)
+        return {"pred": pred.float(), "target": target, "mask": pm.mask, "rgb": x["rgb"]}
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameter names exempt from weight decay (norms and biases are exempt anyway)."""
+        return {f"net.{n}" for n in self.net.no_weight_decay()}
+
+    def inference_parameters(self) -> int:
+        """Parameters used by the full pass (encoder + head + adapter; no decoder)."""
+        decoder = getattr(self.net, "decoder", None)
+        skip = {id(p) for p in decoder.parameters()} if decoder is not None else set()
+        return sum(p.numel() for p in self.parameters() if id(p) not in skip)
