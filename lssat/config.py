@@ -212,13 +212,13 @@ class TrialConfig:
                 "config field 'mask_ratio' is 0 while aux_weight > 0; the auxiliary task needs "
                 "masked patches (use aux_weight = 0 for the supervised baseline)"
             )
-        if self.encoding == "bits" and self.reconstruct == "descriptor":
-            if self.descriptor in ("hog",) or (
-                self.descriptor == "lbp" and self.desc_method == "var"
-            ):
+        if self.uses_aux and self.reconstruct == "descriptor":
+            allowed = DESCRIPTORS[self.descriptor].encodings(**self.descriptor_params())
+            if self.encoding not in allowed:
                 raise ConfigError(
-                    f"config field 'encoding' is 'bits', but descriptor {self.descriptor!r} "
-                    "has no binary codes; use 'map' or 'hist'"
+                    f"config field 'encoding' is {self.encoding!r}, which descriptor "
+                    f"{self.descriptor!r} with {self.descriptor_params()} does not support; "
+                    f"allowed: {', '.join(allowed)}"
                 )
 
     def _validate_backbone(self) -> None:

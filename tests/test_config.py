@@ -74,6 +74,10 @@ def test_rules_across_fields() -> None:
         TrialConfig(img_size=16, patch_size=16)  # one patch cannot be masked
     with pytest.raises(ConfigError, match="'encoding' is 'bits'"):
         TrialConfig(descriptor="hog", encoding="bits")
+    with pytest.raises(ConfigError, match="'encoding' is 'hist'.*allowed: map, bits"):
+        TrialConfig(descriptor="lbp", desc_method="default", desc_P=16, encoding="hist")
+    TrialConfig(descriptor="lbp", desc_method="default", desc_P=8, encoding="hist")
+    TrialConfig(descriptor="hog", encoding="bits", aux_weight=0.0, mask_ratio=0.0)  # unused
     with pytest.raises(ConfigError, match="unknown config key 'learning_rate'"):
         TrialConfig.from_dict({"learning_rate": 0.1})
 
