@@ -117,6 +117,7 @@ class _Live:
     rows: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
     node: str | None = None
+    node_ip: str | None = None
 
     @property
     def number(self) -> int:
@@ -236,6 +237,7 @@ class Recorder(Callback):
         live.rows = [r for r in live.rows if int(r["epoch"]) != epoch] + [row]
         live.rows.sort(key=lambda r: int(r["epoch"]))
         live.node = result.get("hostname", live.node)
+        live.node_ip = result.get("node_ip", live.node_ip)
         results.write_epochs(self.exp_dir, self._ident(live), live.rows)
         value = self._value(row)
         epochs = int(live.config.get("epochs", epoch))
@@ -313,6 +315,9 @@ class Recorder(Callback):
             "gpus": float(meta.get("gpus", 0.0)),
             "workers": int(meta.get("workers", 1)),
             "node": live.node,
+            "node_ip": live.node_ip,
+            "node_id": last.get("node_id"),
+            "gpu_ids": last.get("gpu_ids"),
             "seed": _int_or_none(live.config.get("seed")),
             "versions": self.provenance.get("versions", {}),
             "git_commit": self.provenance.get("git_commit", "unknown"),
@@ -348,6 +353,9 @@ class Recorder(Callback):
             for r in live.rows:
                 if r.get("checkpoint"):
                     shutil.rmtree(r["checkpoint"], ignore_errors=True)
+        if not self.keep_checkpoints and int(meta.get("workers", 1)) > 1:
+            # a multi-worker trial's Ray Train run (its checkpoints): ray/train/trial_<number>
+            shutil.rmtree(self.exp_dir / "ray" / "train" / f"trial_{live.number}", True)
         self.live.pop(trial.trial_id, None)
         self.finished += 1
         self.counts[status] += 1

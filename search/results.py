@@ -58,7 +58,13 @@ TRIAL_COLUMNS: dict[str, str] = {
     "cpus": "float: CPUs per trial",
     "gpus": "float: GPUs per trial (fractional allowed)",
     "workers": "int: Ray Train workers (1 = plain trial)",
-    "node": "str: host that ran the trial",
+    "node": "str: host name that ran the trial (the Tune trial process)",
+    "node_ip": "str|null: IP address of that node, as Ray reports it",
+    "node_id": "str|null: Ray node id (hex) of the process that trained the last epoch (rank 0 "
+    "for multi-worker trials); tells simulated nodes on one host apart, and a restarted "
+    "trial's new node",
+    "gpu_ids": "str|null: comma-separated Ray GPU ids assigned to that process ('' = none); "
+    "trials with fractional --gpus-per-trial on one node share an id",
     "seed": "int: trial seed",
     "versions": "str: JSON of package versions",
     "git_commit": "str: commit of the code that ran",

@@ -7,6 +7,7 @@ error, 2 bad command line / space file / data, 130 interrupted (continue with ``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
@@ -83,6 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="GPUs per trial, fractions share a GPU, e.g. 0.25 (default: 0)",
     )
     p.add_argument(
+        "--workers-per-trial",
+        type=int,
+        default=1,
+        help="data-parallel workers per trial under Ray Train, each holding --cpus-per-trial "
+        "and --gpus-per-trial (default: 1 = a plain trial)",
+    )
+    p.add_argument(
+        "--max-failures",
+        type=int,
+        default=0,
+        help="times a crashed trial (killed process, lost node) is restarted from its last "
+        "checkpoint before it is recorded FAIL; -1 = no limit (default: 0)",
+    )
+    p.add_argument(
         "--epochs",
         type=int,
         help="epochs per trial (default: the space's fixed 'epochs'); also ASHA's horizon",
@@ -151,6 +166,8 @@ def check_args(args: argparse.Namespace) -> None:
         ("--epochs", args.epochs, 1),
         ("--grace-period", args.grace_period, 1),
         ("--reduction-factor", args.reduction_factor, 2),
+        ("--workers-per-trial", args.workers_per_trial, 1),
+        ("--max-failures", args.max_failures, -1),
     ):
         if value is not None and value < low:
             _fail(f"{flag} is {value}; it must be at least {low}")
@@ -160,6 +177,11 @@ def check_args(args: argparse.Namespace) -> None:
         _fail(f"--gpus-per-trial is {args.gpus_per_trial}; it must be 0 or more")
     if args.gpus_per_trial > 1 and not float(args.gpus_per_trial).is_integer():
         _fail(f"--gpus-per-trial is {args.gpus_per_trial}; above 1 it must be a whole number")
+    if args.workers_per_trial > 1 and 0 < args.gpus_per_trial < 1:
+        _fail(
+            f"--gpus-per-trial is {args.gpus_per_trial} with --workers-per-trial "
+            f"{args.workers_per_trial}; data-parallel workers need whole GPUs (NCCL)"
+        )
     if args.seed < 0:
         _fail(f"--seed is {args.seed}; it must be 0 or more")
     if args.name is not None and not NAME_RE.match(args.name):
@@ -211,21 +233,21 @@ def _ray_init(args: argparse.Namespace) -> Any:
 
 
 def _concurrency(ray: Any, args: argparse.Namespace, local: bool) -> int:
-    """Trials at once: what fits the cluster's CPUs/GPUs (capped by --max-concurrent)."""
+    """Trials at once: what fits the cluster's CPUs/GPUs (capped by --max-concurrent).
+
+    A trial holds ``--workers-per-trial`` x (``--cpus-per-trial``, ``--gpus-per-trial``).
+    """
     res = ray.cluster_resources()
-    fits = int(res.get("CPU", 1) // args.cpus_per_trial + 1e-9)
-    if args.gpus_per_trial > 0:
+    n = max(1, int(getattr(args, "workers_per_trial", 1) or 1))
+    cpus, gpus_each = args.cpus_per_trial * n, args.gpus_per_trial * n
+    fits = int(res.get("CPU", 1) // cpus + 1e-9)
+    if gpus_each > 0:
         gpus = res.get("GPU", 0)
-        if gpus + 1e-9 < args.gpus_per_trial and local:
-            _fail(
-                f"--gpus-per-trial is {args.gpus_per_trial}, but this machine has {gpus:g} GPU(s)"
-            )
-        fits = min(fits, int(gpus // args.gpus_per_trial + 1e-9))
+        if gpus + 1e-9 < gpus_each and local:
+            _fail(f"{_asked('gpus', args, n)}, but this machine has {gpus:g} GPU(s)")
+        fits = min(fits, int(gpus // gpus_each + 1e-9))
     if fits < 1 and local:
-        _fail(
-            f"--cpus-per-trial is {args.cpus_per_trial:g}, but this machine has "
-            f"{res.get('CPU', 0):g} CPU(s)"
-        )
+        _fail(f"{_asked('cpus', args, n)}, but this machine has {res.get('CPU', 0):g} CPU(s)")
     fits = max(fits, 1)
     if args.max_concurrent is None:
         return fits
@@ -237,6 +259,14 @@ def _concurrency(ray: Any, args: argparse.Namespace, local: bool) -> int:
         )
         return fits
     return args.max_concurrent
+
+
+def _asked(kind: str, args: argparse.Namespace, n: int) -> str:
+    """'--cpus-per-trial is 4' or '--cpus-per-trial 4 x --workers-per-trial 2 needs 8'."""
+    each = getattr(args, f"{kind}_per_trial")
+    if n == 1:
+        return f"--{kind}-per-trial is {each:g}"
+    return f"--{kind}-per-trial {each:g} x --workers-per-trial {n} needs {each * n:g}"
 
 
 def _space_path(args: argparse.Namespace) -> Path:
@@ -347,6 +377,7 @@ def run(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.INFO if args.verbose else optuna.logging.WARNING)
     ctx = _prepare(args)
     space, exp_dir = ctx["space"], ctx["exp_dir"]
+    check_writable(exp_dir)
     name, budget, seed = ctx["name"], ctx["budget"], ctx["seed"]
     from search.study import StudyRef, derive_seed, reconcile, save_settings, study_name
 
@@ -410,6 +441,7 @@ def run(args: argparse.Namespace) -> int:
                 "storage": ctx["storage"],
                 "cpus_per_trial": args.cpus_per_trial,
                 "gpus_per_trial": args.gpus_per_trial,
+                "workers_per_trial": args.workers_per_trial,
                 "sessions": ctx["sessions"] + [session_info],
             },
         )
@@ -429,6 +461,31 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
     return code
+
+
+def check_writable(exp_dir: Path) -> None:
+    """DataError unless ``exp_dir`` (or its nearest existing parent, so nothing is created here)
+    takes a small file: a read-only or full disk, or a file in the way, is found before the
+    search changes anything."""
+    base = exp_dir
+    while not base.exists() and base.parent != base:
+        base = base.parent
+    probe = base / f".write-probe-{os.getpid()}"
+    try:
+        if not base.is_dir():
+            raise NotADirectoryError(20, f"{base} is a file, not a folder")
+        with open(probe, "wb") as fh:
+            fh.write(b"\0" * 4096)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise DataError(
+            f"results folder {exp_dir} is not writable ({exc.strerror or exc}); free space, "
+            "fix its permissions or pick another --results"
+        ) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
 
 
 def _finished_numbers(exp_dir: Path) -> set[int]:
@@ -471,8 +528,11 @@ def _tune(
         "threads": threads_for(args.cpus_per_trial),
         "cpus": args.cpus_per_trial,
         "gpus": args.gpus_per_trial,
-        "workers": 1,
+        "workers": args.workers_per_trial,
+        "max_failures": args.max_failures,
+        "train_dir": str(exp_dir / "ray" / "train"),
         "session": session,
+        **trial_fn_meta(),
     }
     searcher = OptunaAskSearcher(
         space,
@@ -495,10 +555,13 @@ def _tune(
         provenance={"versions": versions(), "git_commit": git_commit()},
         keep_checkpoints=args.keep_checkpoints,
     )
-    resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
+    resources = trial_resources(args)
+    workers = (
+        f" on {args.workers_per_trial} Ray Train workers" if args.workers_per_trial > 1 else ""
+    )
     print(
-        f"running {num_samples} trials, {concurrent} at a time, {resources['cpu']:g} CPU "
-        f"+ {resources['gpu']:g} GPU each (Ray {ray.__version__})",
+        f"running {num_samples} trials, {concurrent} at a time, {args.cpus_per_trial:g} CPU "
+        f"+ {args.gpus_per_trial:g} GPU each{workers} (Ray {ray.__version__})",
         flush=True,
     )
     tuner = tune.Tuner(
@@ -521,10 +584,39 @@ def _tune(
             callbacks=[recorder],
             verbose=2 if args.verbose else 0,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            failure_config=tune.FailureConfig(max_failures=0),
+            failure_config=tune.FailureConfig(max_failures=args.max_failures),
         ),
     )
     tuner.fit()
+
+
+def trial_resources(args: argparse.Namespace) -> dict[str, float]:
+    """Tune resources of one trial: its CPUs/GPUs, or a token CPU share when Ray Train
+    workers (each with their own resources) do the work."""
+    if args.workers_per_trial > 1:
+        return {"cpu": 0.01}
+    return {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
+
+
+def trial_fn_meta() -> dict[str, Any]:
+    """TEST-ONLY hook: ``LSSAT_TRIAL_FN=module:function`` (+ ``LSSAT_TRIAL_FN_ARGS`` JSON)
+    replaces ``lssat.train.run_trial`` in every trial (see :mod:`search.faults`)."""
+    import json
+
+    spec = os.environ.get("LSSAT_TRIAL_FN", "").strip()
+    if not spec:
+        return {}
+    if not re.match(r"^[\w.]+:\w+$", spec):
+        _fail(f"LSSAT_TRIAL_FN is {spec!r}; it must be module:function")
+    raw = os.environ.get("LSSAT_TRIAL_FN_ARGS", "").strip() or "{}"
+    try:
+        kwargs = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        _fail(f"LSSAT_TRIAL_FN_ARGS is not a JSON object ({exc})")
+    if not isinstance(kwargs, dict):
+        _fail(f"LSSAT_TRIAL_FN_ARGS is {raw!r}; it must be a JSON object")
+    print(f"note: test hook LSSAT_TRIAL_FN={spec} replaces run_trial", flush=True)
+    return {"trial_fn": spec, "trial_fn_args": kwargs}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,15 +5,23 @@ It runs in a Ray worker. ``config["trial"]`` is the flat ``TrialConfig`` dict an
 TensorBoard run folder, threads, and the checkpoint to resume from. Each epoch's metrics go to
 ``ray.tune.report`` with the epoch's checkpoint (Ray persists it into the experiment folder).
 Errors propagate, so Tune marks the trial ERROR and the Recorder records it as FAIL.
+
+With ``meta["workers"] > 1`` the trial only coordinates: it runs Ray Train workers through
+:func:`search.distributed.run_distributed_trial` (run ``<exp>/ray/train/trial_<number>``).
+Every report carries the reporting process's placement (``node_id``, ``gpu_ids``).
+``meta["trial_fn"]`` (test-only, from ``LSSAT_TRIAL_FN``) replaces ``lssat.train.run_trial``.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
+import importlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from lssat.errors import ConfigError
 from search.searcher import CONFIG_KEY, META_KEY
 
 
@@ -55,38 +63,28 @@ def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def train_trial(config: dict[str, Any]) -> None:
-    """Tune entry point: build the TrialConfig, resume if asked, run it, report every epoch."""
+    """Tune entry point: build the TrialConfig, resume if asked, run it, report every epoch.
+
+    ``meta["workers"] > 1`` runs the trial data-parallel under Ray Train
+    (:func:`search.distributed.run_distributed_trial`); otherwise in this process.
+    """
     import torch
     from ray import tune
 
     from lssat.config import TrialConfig
-    from lssat.train import run_trial
 
     meta = config[META_KEY]
     cfg = TrialConfig.from_dict(dict(config[CONFIG_KEY]))
     threads = int(meta.get("threads") or 0)
     if threads > 0:
         torch.set_num_threads(threads)
-
-    def report(metrics: Mapping[str, Any], checkpoint_dir: str | None = None) -> None:
-        ckpt = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-        tune.report(scalar_metrics(metrics), checkpoint=ckpt)
-
-    restored = tune.get_checkpoint()  # set when Tune itself restarts the trial
+    trial_fn = load_trial_fn(meta.get("trial_fn"), meta.get("trial_fn_args"))
+    workers = int(meta.get("workers") or 1)
     try:
-        if restored is not None:
-            with restored.as_directory() as resume_dir:
-                run_trial(
-                    cfg, meta["data"], report, checkpoint_dir=resume_dir, tb_dir=meta.get("tb_dir")
-                )
+        if workers > 1:
+            _run_distributed(cfg, meta, workers, trial_fn)
         else:
-            run_trial(
-                cfg,
-                meta["data"],
-                report,
-                checkpoint_dir=meta.get("resume_from"),
-                tb_dir=meta.get("tb_dir"),
-            )
+            _run_plain(cfg, meta, trial_fn, tune)
     except Exception as exc:
         portable = _portable(exc)
         if portable is exc:
@@ -97,6 +95,105 @@ def train_trial(config: dict[str, Any]) -> None:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _run_plain(cfg: Any, meta: Mapping[str, Any], trial_fn: Callable[..., Any], tune: Any) -> None:
+    """One process: ``trial_fn`` (``run_trial``) reports to Tune with its checkpoints."""
+
+    def report(metrics: Mapping[str, Any], checkpoint_dir: str | None = None) -> None:
+        ckpt = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        tune.report({**scalar_metrics(metrics), **placement()}, checkpoint=ckpt)
+
+    restored = tune.get_checkpoint()  # set when Tune itself restarts the trial
+    if restored is not None:
+        with restored.as_directory() as resume_dir:
+            trial_fn(
+                cfg, meta["data"], report, checkpoint_dir=resume_dir, tb_dir=meta.get("tb_dir")
+            )
+    else:
+        trial_fn(
+            cfg,
+            meta["data"],
+            report,
+            checkpoint_dir=meta.get("resume_from"),
+            tb_dir=meta.get("tb_dir"),
+        )
+
+
+def _run_distributed(
+    cfg: Any, meta: Mapping[str, Any], workers: int, trial_fn: Callable[..., Any]
+) -> None:
+    """``workers`` Ray Train workers, each holding the trial's CPUs/GPUs; rank 0 reports.
+
+    The Train run is named by the Optuna trial number under ``<exp>/ray/train``, so a trial run
+    again (Tune retry or ``--resume``) continues from that run's latest checkpoint.
+    """
+    from search.distributed import run_distributed_trial
+
+    resources = {"CPU": float(meta.get("cpus") or 1.0)}
+    if float(meta.get("gpus") or 0.0) > 0:
+        resources["GPU"] = float(meta["gpus"])
+    run_distributed_trial(
+        cfg,
+        meta["data"],
+        num_workers=workers,
+        use_gpu=float(meta.get("gpus") or 0.0) > 0,
+        resources_per_worker=resources,
+        storage_path=str(meta["train_dir"]),
+        name=train_run_name(int(meta["number"])),
+        checkpoint=meta.get("resume_from"),
+        tb_dir=meta.get("tb_dir"),
+        max_failures=int(meta.get("max_failures") or 0),
+        trial_fn=functools.partial(_placed, trial_fn),
+    )
+
+
+def _placed(trial_fn: Callable[..., Any], config: Any, data: Any, report: Any, **kw: Any) -> Any:
+    """``trial_fn`` whose reports carry this worker's placement (runs on each Train worker)."""
+
+    def placed_report(metrics: Mapping[str, Any], checkpoint_dir: str | None = None) -> None:
+        report({**metrics, **placement()}, checkpoint_dir)
+
+    return trial_fn(config, data, placed_report, **kw)
+
+
+def train_run_name(number: int) -> str:
+    """Ray Train run folder (under ``<exp>/ray/train``) of the trial with Optuna ``number``."""
+    return f"trial_{number}"
+
+
+def placement() -> dict[str, str]:
+    """Where this process runs: ``node_id`` (Ray node, hex) and ``gpu_ids`` (comma-separated
+    Ray GPU ids assigned to it, "" for none; with fractional GPUs several trials share one)."""
+    import ray
+
+    ctx = ray.get_runtime_context()
+    try:
+        gpus = ctx.get_accelerator_ids().get("GPU", [])
+    except Exception:  # outside a Ray worker
+        gpus = []
+    return {"node_id": str(ctx.get_node_id()), "gpu_ids": ",".join(str(g) for g in gpus)}
+
+
+def load_trial_fn(spec: str | None, args: Mapping[str, Any] | None = None) -> Callable[..., Any]:
+    """The per-trial training function: ``lssat.train.run_trial``, or ``module:function``.
+
+    TEST-ONLY hook (``LSSAT_TRIAL_FN`` / ``LSSAT_TRIAL_FN_ARGS`` read by the driver, see
+    :mod:`search.faults`): a stand-in called like ``run_trial`` (plus ``args`` as keywords),
+    e.g. to sleep or kill its own process at a given epoch.
+    """
+    if not spec:
+        from lssat.train import run_trial
+
+        return run_trial
+    module, _, name = spec.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(
+            f"LSSAT_TRIAL_FN is {spec!r}; it must name an importable module:function ({exc})"
+        ) from exc
+    return functools.partial(fn, **dict(args or {})) if args else fn
 
 
 def threads_for(cpus: float) -> int:
