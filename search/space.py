@@ -331,23 +331,14 @@ def _parse_param(where: str, name: str, raw: Any, kind: str, known: set[str]) ->
         raise ConfigError(f"{where}: 'log' and 'step' cannot be combined")
     if step is not None and step <= 0:
         raise ConfigError(f"{where}.step is {step!r}; it must be positive")
-    if kind == "int":
-        return Param(
-            name,
-            "int",
-            low=int(low),
-            high=int(high),
-            log=log,
-            step=None if step is None else int(step),
-            when=when,
-        )
+    cast = int if kind == "int" else float
     return Param(
         name,
-        "float",
-        low=float(low),
-        high=float(high),
+        kind,
+        low=cast(low),
+        high=cast(high),
         log=log,
-        step=None if step is None else float(step),
+        step=None if step is None else cast(step),
         when=when,
     )
 
