@@ -9,7 +9,12 @@ are reference time over torch time for float64 and float32 input, ``cpu`` the sa
 process CPU time (steadier when other jobs share the machine). ``f32 diff`` is the fraction of
 pixels whose float32 code differs from the reference (0 for float64 LBP, which is bit-exact).
 
+A second table times the LBP rows on the opt-in compiled backend (``set_backend("compiled")``,
+one fused ``torch.compile`` kernel, exact in every dtype): ``first s`` is the first call
+(compilation, or loading Inductor's on-disk cache), excluded from the best-of times.
+
     .venv/bin/python bench/descriptors.py [--threads 2] [--repeats 3] [--batch 256]
+                                          [--only TEXT] [--backend both|eager|compiled]
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import torch
 from skimage import data
 from skimage.feature import local_binary_pattern
 
-from lssat.descriptors import compute, to_gray
+from lssat.descriptors import backend, compute, to_gray
 
 # ---------------------------------------------------------------------------- NumPy references
 RING = ((0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1), (1, 0), (1, 1))
@@ -153,6 +158,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--only", default="", help="run rows whose label contains this")
+    parser.add_argument("--backend", choices=("both", "eager", "compiled"), default="both")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message="Applying `local_binary_pattern`")
@@ -167,14 +173,17 @@ def main() -> None:
         f"{'descriptor':26} {'reference':11} {'ref ms':>8} {'f64 ms':>8} {'f32 ms':>8} "
         f"{'ref/f64':>8} {'ref/f32':>8} {'cpu f64':>8} {'cpu f32':>8} {'f32 diff':>9}"
     )
-    print(head)
-    print("-" * len(head))
-    for label, name, params, ref_label, ref in ROWS:
-        if args.only not in label:
-            continue
-        ref_wall, ref_cpu, expected = best_time(
+    rows = [row for row in ROWS if args.only in row[0]]
+    refs = {}
+    if args.backend != "compiled":
+        print(head)
+        print("-" * len(head))
+    for label, name, params, ref_label, ref in rows:
+        ref_wall, ref_cpu, expected = refs[label] = best_time(
             lambda ref=ref: np.stack([ref(im) for im in images]), args.repeats
         )
+        if args.backend == "compiled":
+            continue
         w64, c64, out64 = best_time(functools.partial(compute, name, x64, **params), args.repeats)
         w32, c32, out32 = best_time(functools.partial(compute, name, x32, **params), args.repeats)
         expected = expected.reshape(out64.shape)
@@ -188,7 +197,41 @@ def main() -> None:
             f"{ref_cpu / c32:7.1f}x {diff32:9.3%}{note}",
             flush=True,
         )
+    if args.backend != "eager":
+        compiled_table(rows, refs, x64, x32, args.repeats)
     print(f"load average after {os.getloadavg()[0]:.2f}")
+
+
+def compiled_table(rows: list, refs: dict, x64: torch.Tensor, x32: torch.Tensor, repeats: int):
+    """The LBP rows again on the compiled backend (codes must equal the reference)."""
+    head = (
+        f"{'compiled backend':26} {'reference':11} {'ref ms':>8} {'c64 ms':>8} {'c32 ms':>8} "
+        f"{'ref/c64':>8} {'ref/c32':>8} {'first s':>8} {'diff':>9}"
+    )
+    print()
+    print(head)
+    print("-" * len(head))
+    for label, name, params, ref_label, _ref in rows:
+        if name not in ("lbp", "mslbp"):
+            continue
+        ref_wall, _, expected = refs[label]
+        with backend("compiled"):
+            t0 = time.perf_counter()
+            compute(name, x64[:2], **params)  # compiles, or loads Inductor's cache
+            first = time.perf_counter() - t0
+            w64, _, out64 = best_time(functools.partial(compute, name, x64, **params), repeats)
+            w32, _, out32 = best_time(functools.partial(compute, name, x32, **params), repeats)
+        expected = expected.reshape(out64.shape)
+        continuous = params.get("method") == "var"
+        diff = max(
+            mismatch(expected, out64.numpy(), continuous),
+            mismatch(expected, out32.double().numpy(), continuous),
+        )
+        print(
+            f"{label:26} {ref_label:11} {ref_wall * 1e3:8.0f} {w64 * 1e3:8.0f} {w32 * 1e3:8.0f} "
+            f"{ref_wall / w64:7.1f}x {ref_wall / w32:7.1f}x {first:8.1f} {diff:9.3%}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -27,3 +27,8 @@ class NonFiniteLossError(LssatError, RuntimeError):
 
     def __reduce__(self):  # survives pickling between Ray processes
         return (type(self), (self.step, self.parts))
+
+
+class ResultsWriteError(LssatError):
+    """The results folder refused a write mid-search (full disk, quota, read-only): the search
+    stopped; what had finished is kept and ``--resume`` continues once the disk is fixed."""

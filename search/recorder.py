@@ -11,11 +11,19 @@ intermediate values and the verdict:
 - interrupted (the search itself stopped): nothing is written; ``--resume`` runs it again.
 
 The row is written first and Optuna told second (see :mod:`search.study` for the repair).
+
+A write that fails (full disk, quota, read-only folder), here or in a trial, is not a trial's
+fault: the recorder writes nothing more, records no FAIL, sets ``stopped`` and
+:class:`StopOnWriteError` ends the experiment; ``search.run`` then exits with one sentence.
+Every file already written stays (Parquet files are replaced atomically).
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import math
+import os
 import shutil
 import sys
 import time
@@ -25,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ray.tune import Callback
+from ray.tune import Callback, Stopper
 from ray.tune.result import AUTO_RESULT_KEYS, DEBUG_METRICS
 
 from search import results
@@ -45,6 +53,46 @@ RAY_KEYS = (
     }
 )
 NOT_METRICS = ("epoch", "checkpoint")
+
+
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+DISK_TEXTS = (
+    "no space left on device",
+    "disk quota exceeded",
+    "read-only file system",
+    "file too large",
+)
+
+
+def disk_error(exc: BaseException | None, text: str = "") -> str | None:
+    """The reason (``strerror``) when ``exc``, its causes or ``text`` say a disk refused a
+    write (full, over quota, read-only); ``None`` for any other error."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+            return os.strerror(exc.errno)
+        text += f" {exc}"
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+    low = text.lower()
+    return next((t.capitalize() for t in DISK_TEXTS if t in low), None)
+
+
+def _guarded(hook: Callable[..., None]) -> Callable[..., None]:
+    """A Tune hook that does nothing once the search is stopping and turns a failed write
+    into ``Recorder.stopped`` instead of an exception inside Tune."""
+
+    @functools.wraps(hook)
+    def run(self: Recorder, *args: Any, **kwargs: Any) -> None:
+        if self.stopped:
+            return
+        try:
+            hook(self, *args, **kwargs)
+        except OSError as exc:
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            self.stop(f"writing results to {self.exp_dir} failed ({why})")
+
+    return run
 
 
 def _now() -> str:
@@ -163,6 +211,7 @@ class Recorder(Callback):
         self.best: tuple[float, int] | None = None
         self.t0 = time.time()
         self.counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
+        self.stopped: str | None = None  # why the search must stop (a write failed)
 
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks into its state
         state = dict(self.__dict__)
@@ -170,6 +219,23 @@ class Recorder(Callback):
         return state
 
     # ------------------------------------------------------------------ helpers
+    def stop(self, why: str) -> None:
+        """Stop the search (see :class:`StopOnWriteError`); nothing more is written."""
+        if self.stopped is None:
+            self.stopped = why
+            self._say(f"stopping the search: {why}")
+
+    def _trial_disk_error(self, trial: Any) -> bool:
+        """True (and the search stops) when ``trial`` died of a refused write."""
+        text, _ = error_text(trial)
+        why = disk_error(None, text)
+        if why is None:
+            return False
+        live = self.live.pop(trial.trial_id, None)
+        who = f"trial #{live.number}" if live else "a trial"
+        self.stop(f"{who} could not write its checkpoint or logs ({why})")
+        return True
+
     def _say(self, text: str) -> None:
         elapsed = int(time.time() - self.t0)
         line = f"[{elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}] {text}"
@@ -214,12 +280,14 @@ class Recorder(Callback):
         return a > b if self.mode == "max" else a < b
 
     # -------------------------------------------------------------------- hooks
+    @_guarded
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         live = self._get_live(trial)
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in live.meta.get("params", {}).items())
         again = " (resumed)" if live.meta.get("resume_from") else ""
         self._say(f"#{live.number} started{again}: {shown or 'fixed config'}")
 
+    @_guarded
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
     ) -> None:
@@ -252,6 +320,7 @@ class Recorder(Callback):
             parts.append(f"{speed:.1f} samples/s")
         self._say("  ".join(parts))
 
+    @_guarded
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         live = self.live.get(trial.trial_id)
         if live is None or not live.rows:
@@ -268,7 +337,14 @@ class Recorder(Callback):
             )
             self.live.pop(trial.trial_id, None)
 
+    @_guarded
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._trial_disk_error(trial)  # Tune retries crashes; a full disk is not one
+
+    @_guarded
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self._trial_disk_error(trial):
+            return  # interrupted, not failed: --resume runs it again
         live = self._get_live(trial)
         text, reason = error_text(trial)
         self._finish(trial, live, "FAIL", reason, text)
@@ -371,6 +447,19 @@ class Recorder(Callback):
             f"#{live.number} {status} after {live.epochs_run} epochs ({what}) "
             f"[{self.finished}/{self.budget} done{best}]"
         )
+
+
+class StopOnWriteError(Stopper):
+    """Ends the whole experiment once ``recorder.stopped`` is set (a write failed)."""
+
+    def __init__(self, recorder: Recorder):
+        self.recorder = recorder
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return self.recorder.stopped is not None
+
+    def stop_all(self) -> bool:
+        return self.recorder.stopped is not None
 
 
 def _full_config(config: Mapping[str, Any]) -> dict[str, Any]:

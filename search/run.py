@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from lssat.errors import ConfigError, DataError, LssatError
+from lssat.errors import ConfigError, DataError, LssatError, ResultsWriteError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SESSION_PREFIX = "session-"
@@ -208,6 +208,8 @@ def _ray_init(args: argparse.Namespace) -> Any:
     # --verbose; num_to_keep=1 forces state snapshots, which is fine for a few trials at once
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1" if args.verbose else "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # a failed trial is one Recorder line (its traceback stays in the trial folder's error.txt)
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "1" if args.verbose else "0")
     import ray
 
     level = logging.INFO if args.verbose else logging.WARNING
@@ -229,7 +231,18 @@ def _ray_init(args: argparse.Namespace) -> Any:
             ) from exc
     if not args.verbose:  # Tune looks for its own result files, which the Recorder replaces
         logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+        # a state snapshot that cannot be written (full disk): one line, not a traceback
+        logging.getLogger("ray.tune.execution.experiment_state").addFilter(_one_line)
     return ray
+
+
+def _one_line(record: logging.LogRecord) -> bool:
+    """Logging filter: keep the record, drop its traceback, append the exception's last line."""
+    if record.exc_info and record.exc_info[1] is not None:
+        exc = record.exc_info[1]
+        record.msg = f"{record.getMessage()} {type(exc).__name__}: {exc}"
+        record.args, record.exc_info, record.exc_text = None, None, None
+    return True
 
 
 def _concurrency(ray: Any, args: argparse.Namespace, local: bool) -> int:
@@ -511,7 +524,7 @@ def _tune(
     from ray.tune.schedulers import ASHAScheduler
 
     from search.provenance import git_commit, versions
-    from search.recorder import Recorder
+    from search.recorder import Recorder, StopOnWriteError, disk_error
     from search.searcher import META_KEY, OptunaAskSearcher
     from search.trainable import threads_for, train_trial
 
@@ -582,12 +595,24 @@ def _tune(
             name=f"{SESSION_PREFIX}{session}",
             storage_path=str(exp_dir / "ray"),
             callbacks=[recorder],
+            stop=StopOnWriteError(recorder),
             verbose=2 if args.verbose else 0,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=args.max_failures),
         ),
     )
-    tuner.fit()
+    try:
+        tuner.fit()
+    except Exception as exc:  # Tune's own state files on a full disk end up here
+        why = recorder.stopped or disk_error(exc)
+        if why is None:
+            raise
+        recorder.stop(why if recorder.stopped else f"writing to {exp_dir} failed ({why})")
+    if recorder.stopped:
+        raise ResultsWriteError(
+            f"the search stopped: {recorder.stopped}; finished trials are kept in {exp_dir}: "
+            "free space (or fix the folder) and run the same command with --resume"
+        )
 
 
 def trial_resources(args: argparse.Namespace) -> dict[str, float]:

@@ -10,6 +10,11 @@ searches on the demo data:
 - a ``--workers-per-trial 2`` trial trains under Ray Train and is cleaned up;
 - a trial process SIGKILLed every epoch is retried from its checkpoint ``--max-failures`` times,
   then recorded FAIL with the reason;
+- the search driver is SIGKILLed mid-search and ``--resume`` joins the same cluster: the budget
+  completes exactly, study and Parquet agree;
+- the results disk fills up mid-search (a real 512 MiB tmpfs; skipped where mounting is not
+  allowed): one sentence, exit 2, finished rows untouched, no FAIL recorded, ``--resume``
+  finishes once space is freed;
 - the node running a trial is removed mid-trial: the trial resumes from its checkpoint on the
   other node and completes; no trial lost, no duplicate row (runs last: it removes a node).
 """
@@ -17,8 +22,10 @@ searches on the demo data:
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from resume_checks import assert_resumed_exactly, rows, same_row
 
 from lssat.errors import ConfigError
 from search import faults, results
@@ -322,6 +330,125 @@ def test_sigkilled_trial_is_retried_from_checkpoint_then_fails(
     assert [a[2] for a in attempts] == [0, 1]
     assert row["epochs_run"] == 2
     assert sorted(results.read_epochs(exp)["epoch"]) == [1, 2]
+
+
+def _start(argv: list[str], out: Path, extra_env: dict[str, str] | None = None):
+    """``python -m search.run ARGV`` in the background, stdout and stderr to ``out``.*."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "search.run", *argv],
+        cwd=ROOT,
+        env=_env(extra_env),
+        stdout=(out.parent / f"{out.name}.out").open("w"),
+        stderr=(out.parent / f"{out.name}.err").open("w"),
+    )
+
+
+def _wait_for_one_done_one_running(proc: subprocess.Popen, exp: Path, out: Path) -> None:
+    """Until a trial has its row and another has epochs but no row (the driver still alive)."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        done = {p.stem for p in (exp / results.TRIALS_DIR).glob("*.parquet")}
+        running = {p.stem for p in (exp / results.EPOCHS_DIR).glob("*.parquet")} - done
+        if done and running:
+            return
+        time.sleep(0.2)
+    log = "".join((out.parent / f"{out.name}.{k}").read_text() for k in ("out", "err"))
+    pytest.fail(f"never saw one trial done and one running (exit {proc.poll()}):\n{log[-3000:]}")
+
+
+@pytest.mark.slow
+def test_driver_sigkill_then_resume_on_the_cluster(
+    cluster: object, space: Path, demo_data: Path, tmp_path: Path
+) -> None:
+    exp = tmp_path / "deepfake" / "driver"
+    flags = "--name driver --trials 3 --epochs 3 --max-concurrent 2 --cpus-per-trial 1"
+    argv = _argv(cluster, space, demo_data, tmp_path, flags)
+    first = _start(argv, tmp_path / "first")
+    try:
+        _wait_for_one_done_one_running(first, exp, tmp_path / "first")
+        first.send_signal(signal.SIGKILL)  # the driver only; the cluster stays up
+        first.wait(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    before = rows(exp)
+    assert 1 <= len(before) < 3
+    code, out = _search([*argv, "--resume"])  # joins the same cluster
+    assert code == 0, out[-4000:]
+    assert "resuming:" in out
+    assert_resumed_exactly(exp, before, "deepfake/driver", budget=3)
+    workers = {n.node_id for n in cluster.worker_nodes}
+    assert set(results.read_trials(exp)["node_id"]) <= workers
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 512 MiB tmpfs mounted at ``tmp_path/disk`` (needs root or CAP_SYS_ADMIN)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mount.stderr.strip()})")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    """Write zeros to ``disk/filler`` until the disk is full (ENOSPC)."""
+    filler = disk / "filler"
+    block = b"\0" * (1 << 20)
+    with open(filler, "wb") as fh:
+        try:
+            while True:
+                fh.write(block)
+                fh.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+    return filler
+
+
+@pytest.mark.slow
+def test_full_disk_mid_search_is_one_sentence_and_resume_finishes(
+    cluster: object, space: Path, demo_data: Path, small_disk: Path, tmp_path: Path
+) -> None:
+    exp = small_disk / "deepfake" / "full"
+    flags = "--name full --trials 3 --epochs 3 --max-concurrent 1 --cpus-per-trial 1"
+    argv = _argv(cluster, space, demo_data, small_disk, flags)
+    log = tmp_path / "full"
+    slow = faults.env("slow_epochs", log_dir=str(tmp_path), seconds=2)
+    proc = _start(argv, log, slow)  # a trial takes >= 6 s: the disk fills mid-trial
+    try:
+        _wait_for_one_done_one_running(proc, exp, log)
+        before = rows(exp)
+        filler = _fill(small_disk)
+        code = proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = (tmp_path / "full.out").read_text()
+    err = (tmp_path / "full.err").read_text()
+    assert code == 2, out[-3000:] + err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: the search stopped:"), err[-3000:]
+    assert "No space left on device" in last and "--resume" in last and str(exp) in last
+    stopped = rows(exp)
+    for number, row in before.items():
+        assert same_row(row, stopped[number])  # nothing finished was lost or rewritten
+    assert {r["status"] for r in stopped.values()} == {"COMPLETE"}  # the disk is no trial's fault
+
+    filler.unlink()
+    code, text = _search([*argv, "--resume"])
+    assert code == 0, text[-4000:]
+    assert_resumed_exactly(exp, stopped, "deepfake/full", budget=3)
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ nothing is duplicated, finished trials are untouched, and study and Parquet agre
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -12,11 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import optuna
 import pytest
+from resume_checks import assert_resumed_exactly, rows
 
 from search import results
-from search.study import STUDY_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -38,23 +36,6 @@ def _cmd(tmp: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "search.run", "--task", "deepfake", "--space",
             str(tmp / "kill.yaml"), "--results", str(tmp / "results"), "--max-concurrent", "2",
             "--no-dashboard", *extra]  # fmt: skip
-
-
-def _rows(exp: Path) -> dict[int, dict]:
-    df = results.read_trials(exp) if (exp / results.TRIALS_DIR).is_dir() else None
-    return {} if df is None or df.empty else {int(r["number"]): r for r in df.to_dict("records")}
-
-
-def _equal(a: dict, b: dict) -> bool:
-    if a.keys() != b.keys():
-        return False
-    for k, v in a.items():
-        w = b[k]
-        if isinstance(v, float) and isinstance(w, float) and math.isnan(v) and math.isnan(w):
-            continue
-        if v != w:
-            return False
-    return True
 
 
 def test_sigkill_then_resume_finishes_the_budget_exactly(tmp_path: Path, demo_data: Path) -> None:
@@ -86,7 +67,7 @@ def test_sigkill_then_resume_finishes_the_budget_exactly(tmp_path: Path, demo_da
         except ProcessLookupError:
             pass
         log.close()
-    before = _rows(exp)
+    before = rows(exp)
     assert 1 <= len(before) < 3
 
     second = subprocess.run(_cmd(tmp_path, "--resume"), cwd=ROOT, env=env, capture_output=True,
@@ -94,25 +75,7 @@ def test_sigkill_then_resume_finishes_the_budget_exactly(tmp_path: Path, demo_da
     assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
     assert "resuming:" in second.stdout
 
-    after = _rows(exp)
-    assert sorted(after) == [0, 1, 2]
-    trials = results.read_trials(exp)
-    assert len(trials) == 3 and trials["trial_id"].is_unique
-    for number, row in before.items():
-        assert _equal(row, after[number]), number  # finished trials are not run again
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(exp / STUDY_FILE))
-    )
-    study = optuna.load_study(study_name="deepfake/kill", storage=storage)
-    assert len(study.trials) == 3
-    for t in study.trials:
-        assert t.state.name == after[t.number]["status"]
-        assert t.user_attrs["trial_id"] == after[t.number]["trial_id"]
-    epochs = results.read_epochs(exp)
-    for number, row in after.items():
-        mine = epochs[epochs["number"] == number]
-        assert sorted(mine["epoch"]) == list(range(1, int(row["epochs_run"]) + 1))
-        assert set(mine["trial_id"]) == {row["trial_id"]}
+    assert_resumed_exactly(exp, before, "deepfake/kill", budget=3)
     settings = json.loads((exp / "search.json").read_text())
     assert len(settings["sessions"]) == 2
     assert settings["sessions"][1]["sampler_seed"] != settings["sessions"][0]["sampler_seed"]

@@ -136,3 +136,26 @@ def test_a_torn_journal_line_is_cut_before_appending(tmp_path: Path) -> None:
     fresh = StudyRef(str(tmp_path), "deepfake/j", "max")
     fresh.study.ask()
     assert len(StudyRef(str(tmp_path), "deepfake/j", "max").study.trials) == 2
+
+
+def test_disk_errors_are_told_apart_from_trial_errors() -> None:
+    """A refused write (full, quota, read-only), itself, as a cause or only as text, stops the
+    search; any other error is the trial's own."""
+    import errno
+
+    from search.recorder import disk_error
+
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert disk_error(full) == "No space left on device"
+    try:
+        try:
+            raise OSError(errno.EROFS, "Read-only file system")
+        except OSError as inner:
+            raise RuntimeError("checkpoint upload failed") from inner
+    except RuntimeError as wrapped:
+        assert disk_error(wrapped) == "Read-only file system"
+    pyarrow_text = "OSError: [Errno 28] Error writing bytes. Detail: No space left on device"
+    assert disk_error(None, pyarrow_text) == "No space left on device"
+    assert disk_error(None, "OSError: [Errno 122] Disk quota exceeded") == "Disk quota exceeded"
+    assert disk_error(OSError(errno.ENOENT, "No such file or directory")) is None
+    assert disk_error(ValueError("loss is NaN"), "ValueError: loss is NaN") is None

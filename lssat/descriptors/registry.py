@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from lssat.descriptors import fused as _fused
 from lssat.descriptors import hog as _hog
 from lssat.descriptors import kirsch as _kirsch
 from lssat.descriptors import lbp as _lbp
@@ -150,8 +151,13 @@ def check_gray(gray: Any) -> None:
         raise ValueError(f"gray has shape {tuple(gray.shape)}; allowed: H >= 1 and W >= 1")
 
 
+def _lbp_impl() -> Callable[..., torch.Tensor]:
+    """Eager ``lbp.lbp`` or the fused ``fused.lbp``, as ``fused.get_backend()`` says."""
+    return _fused.lbp if _fused.get_backend() == "compiled" else _lbp.lbp
+
+
 def _lbp_fn(gray: torch.Tensor, P: int, R: float, method: str) -> torch.Tensor:
-    return _lbp.lbp(gray, P, R, method)
+    return _lbp_impl()(gray, P, R, method)
 
 
 def _lbp_num_codes(P: int, R: float, method: str) -> tuple[int, ...] | None:
@@ -164,7 +170,8 @@ def _lbp_max_codes(P: int, R: float, method: str) -> tuple[int, ...] | None:
 
 
 def _mslbp_fn(gray: torch.Tensor) -> torch.Tensor:
-    return torch.cat([_lbp.lbp(gray, P, R, "uniform") for P, R in MSLBP_SCALES], 1)
+    impl = _lbp_impl()
+    return torch.cat([impl(gray, P, R, "uniform") for P, R in MSLBP_SCALES], 1)
 
 
 _P = Param("P", 8, "int", *_lbp.P_RANGE)
