@@ -20,7 +20,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: $(STAMP) lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --durations=15
 
 test-fast: $(STAMP) lint
 	$(VENV)/bin/pytest -m "not slow"
