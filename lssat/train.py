@@ -12,7 +12,6 @@ import logging
 import math
 import random
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -25,7 +24,13 @@ from timm.optim import param_groups_weight_decay
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
-from lssat.checkpoint import config_json, load_checkpoint, save_checkpoint, set_rng_state
+from lssat.checkpoint import (
+    config_json,
+    load_checkpoint,
+    save_checkpoint,
+    scratch_dir,
+    set_rng_state,
+)
 from lssat.errors import DataError, NonFiniteLossError
 from lssat.model import LSSATModel, build
 from lssat.schedule import warmup_cosine
@@ -309,7 +314,7 @@ def _run(
             _log_epoch(config, task, metrics)
             last = epoch == config.epochs
             if last or epoch % config.checkpoint_every == 0:
-                ckpt = tempfile.mkdtemp(prefix="lssat-ckpt-")
+                ckpt = scratch_dir()
                 try:
                     save_checkpoint(
                         ckpt,

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
-os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="ray-tests-"))
+_RAY_TMP = None if "RAY_TMPDIR" in os.environ else tempfile.mkdtemp(prefix="ray-tests-")
+if _RAY_TMP:
+    os.environ["RAY_TMPDIR"] = _RAY_TMP
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the Ray temp folder this session made (Ray's logs and sockets of every test)."""
+    if _RAY_TMP:
+        shutil.rmtree(_RAY_TMP, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -144,3 +145,25 @@ def test_non_finite_loss_stops_with_step_and_parts() -> None:
     assert info.value.step == 3
     parts = info.value.parts
     assert math.isnan(parts["loss_aux"]) and math.isfinite(parts["loss_primary"])
+
+
+def test_scratch_checkpoints_of_dead_processes_are_swept(tmp_path: Path) -> None:
+    """A trial killed between saving and reporting leaves ``lssat-ckpt-<pid>-*`` behind: the
+    next checkpoint on that machine removes it; a live process's folder stays."""
+    import subprocess
+    import sys
+
+    from lssat.checkpoint import SCRATCH_PREFIX, scratch_dir
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = tmp_path / f"{SCRATCH_PREFIX}{gone.pid}-abc"
+    (dead / "state.pt").parent.mkdir()
+    (dead / "state.pt").write_bytes(b"x" * 1000)
+    mine = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-def"
+    mine.mkdir()
+    other = tmp_path / f"{SCRATCH_PREFIX}notapid"
+    other.mkdir()
+    new = Path(scratch_dir(tmp_path))
+    assert new.is_dir() and new.name.startswith(f"{SCRATCH_PREFIX}{os.getpid()}-")
+    assert not dead.exists() and mine.is_dir() and other.is_dir()
