@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lssat.config import TrialConfig
+from lssat.descriptors import get_backend, set_backend
 from lssat.errors import ConfigError, LssatError
 from lssat.trial_data import TrialData
 
@@ -116,6 +117,7 @@ def run_distributed_trial(
             "initial_checkpoint": str(checkpoint) if checkpoint else None,
             "tb_dir": str(tb_dir) if tb_dir else None,
             "trial_fn": trial_fn,
+            "descriptor_backend": get_backend(),
         },
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(
@@ -154,6 +156,7 @@ def _train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     run_trial = loop_config["trial_fn"]
     if run_trial is None:
         from lssat.train import run_trial
+    set_backend(loop_config.get("descriptor_backend") or "eager")
 
     context = ray.train.get_context()
     rank, world_size = context.get_world_rank(), context.get_world_size()

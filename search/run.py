@@ -192,6 +192,12 @@ def check_args(args: argparse.Namespace) -> None:
         from search.study import check_storage_url
 
         check_storage_url(args.storage)
+    from lssat.descriptors import get_backend
+
+    try:
+        get_backend()  # $LSSAT_DESCRIPTOR_BACKEND, passed on to every trial
+    except ValueError as exc:
+        _fail(str(exc))
 
 
 def _ray_init(args: argparse.Namespace) -> Any:
@@ -523,6 +529,7 @@ def _tune(
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
+    from lssat.descriptors import get_backend
     from search.provenance import git_commit, versions
     from search.recorder import Recorder, StopOnWriteError, disk_error
     from search.searcher import META_KEY, OptunaAskSearcher
@@ -545,6 +552,7 @@ def _tune(
         "max_failures": args.max_failures,
         "train_dir": str(exp_dir / "ray" / "train"),
         "session": session,
+        "descriptor_backend": get_backend(),
         **trial_fn_meta(),
     }
     searcher = OptunaAskSearcher(

@@ -72,12 +72,14 @@ def train_trial(config: dict[str, Any]) -> None:
     from ray import tune
 
     from lssat.config import TrialConfig
+    from lssat.descriptors import set_backend
 
     meta = config[META_KEY]
     cfg = TrialConfig.from_dict(dict(config[CONFIG_KEY]))
     threads = int(meta.get("threads") or 0)
     if threads > 0:
         torch.set_num_threads(threads)
+    set_backend(meta.get("descriptor_backend") or "eager")  # the driver's choice, on every node
     trial_fn = load_trial_fn(meta.get("trial_fn"), meta.get("trial_fn_args"))
     workers = int(meta.get("workers") or 1)
     try:

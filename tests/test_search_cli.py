@@ -123,3 +123,13 @@ def test_help_and_real_exit_code() -> None:
     )  # fmt: skip
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: --cpus-per-trial is -1.0; it must be above 0"
+
+
+def test_bad_descriptor_backend_env_exits_2_with_one_sentence(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LSSAT_DESCRIPTOR_BACKEND", "fused")
+    code, err = _run(capsys, "--task", "deepfake", "--results", str(tmp_path))
+    assert code == 2
+    _one_sentence(err)
+    assert "$LSSAT_DESCRIPTOR_BACKEND 'fused' is unknown; allowed: eager, compiled" in err
