@@ -22,6 +22,7 @@ processes); a batch of another size recompiles once with dynamic sizes. If compi
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import warnings
@@ -94,13 +95,14 @@ class _Spec:
     taps: tuple[_Tap, ...]
 
 
-def _spec(P: int, R: float, method: str, H: int, W: int) -> tuple[_Spec, np.ndarray, np.ndarray]:
-    """Static plan + per-row ``dr`` ``[P, H]`` and per-column ``dc`` ``[P, W]`` (float64, as
-    scikit-image computes them; unused entries are 0)."""
+@functools.lru_cache(maxsize=64)
+def _spec(
+    P: int, R: float, method: str, H: int, W: int, device: torch.device
+) -> tuple[_Spec, torch.Tensor, torch.Tensor]:
+    """Static plan + per-row ``dr`` ``[P, H, 1]`` and per-column ``dc`` ``[P, 1, W]`` on
+    ``device`` (float64, as scikit-image computes them; unused entries are 0)."""
     rr, cc = _lbp.offsets(P, R)
-    outside = (np.floor(rr) >= H) | (np.ceil(rr) <= -H) | (np.floor(cc) >= W) | (np.ceil(cc) <= -W)
-    inside = np.abs(np.concatenate([rr[~outside], cc[~outside]]))
-    pad = max(1, int(math.ceil(inside.max())) if inside.size else 1)
+    outside, pad = _lbp.padding(rr, cc, H, W)
     dr = np.zeros((P, H))
     dc = np.zeros((P, W))
     taps = []
@@ -111,11 +113,13 @@ def _spec(P: int, R: float, method: str, H: int, W: int) -> tuple[_Spec, np.ndar
         kr, kc = int(np.floor(rr[i])), int(np.floor(cc[i]))
         row_frac, col_frac = bool(rr[i] != kr), bool(cc[i] != kc)
         if row_frac:
-            dr[i], kr = _lbp._fractions(0, H, rr[i])
+            dr[i], kr = _lbp.fractions(0, H, rr[i])
         if col_frac:
-            dc[i], kc = _lbp._fractions(0, W, cc[i])
+            dc[i], kc = _lbp.fractions(0, W, cc[i])
         taps.append(_Tap(kr, kc, row_frac, col_frac, False))
-    return _Spec(P, method, pad, H, W, tuple(taps)), dr, dc
+    dr_t = torch.from_numpy(dr).to(device)[:, :, None]
+    dc_t = torch.from_numpy(dc).to(device)[:, None, :]
+    return _Spec(P, method, pad, H, W, tuple(taps)), dr_t, dc_t
 
 
 def _kernel(xp: torch.Tensor, dr: torch.Tensor, dc: torch.Tensor, spec: _Spec) -> torch.Tensor:
@@ -201,11 +205,9 @@ def _compiled_kernel(cuda: bool) -> object:
 def lbp(gray: torch.Tensor, P: int = 8, R: float = 1.0, method: str = "uniform") -> torch.Tensor:
     """LBP map ``[B, 1, H, W]`` of ``[B, 1, H, W]`` through the compiled kernel (see module)."""
     B, _, H, W = gray.shape
-    spec, dr, dc = _spec(P, float(R), method, H, W)
+    spec, dr_t, dc_t = _spec(P, float(R), method, H, W, gray.device)
     p = spec.pad
     xp = F.pad(gray[:, 0].to(torch.float64), (p, p, p, p))  # one eager pass, upcast included
-    dr_t = torch.from_numpy(dr).to(gray.device)[:, :, None]
-    dc_t = torch.from_numpy(dc).to(gray.device)[:, None, :]
     try:
         with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
             out = _compiled_kernel(gray.is_cuda)(xp, dr_t, dc_t, spec)

@@ -188,7 +188,16 @@ class _Plan:
         return self.pad + 1
 
 
-def _fractions(start: int, stop: int, offset: float) -> tuple[np.ndarray, int]:
+def padding(rr: np.ndarray, cc: np.ndarray, H: int, W: int) -> tuple[np.ndarray, int]:
+    """``(outside [P] bool, pad)``: neighbours whose 4 pixels are outside the image for every
+    pixel (they sample 0, so any R works without padding by more than the image size), and
+    the zero padding the others need."""
+    outside = (np.floor(rr) >= H) | (np.ceil(rr) <= -H) | (np.floor(cc) >= W) | (np.ceil(cc) <= -W)
+    inside = np.abs(np.concatenate([rr[~outside], cc[~outside]]))
+    return outside, max(1, int(math.ceil(inside.max())) if inside.size else 1)
+
+
+def fractions(start: int, stop: int, offset: float) -> tuple[np.ndarray, int]:
     """Per-position fractional part ``(k + offset) - floor(k + offset)`` for k in [start, stop)
     (float64, as scikit-image computes it) and the common integer floor offset."""
     pos = np.arange(start, stop, dtype=np.float64) + offset
@@ -207,11 +216,7 @@ def _scalars(offset: float) -> tuple[float, float]:
 @functools.lru_cache(maxsize=32)
 def _plan(P: int, R: float, H: int, W: int, device: torch.device, dtype: torch.dtype) -> _Plan:
     rr, cc = offsets(P, R)
-    # a neighbour whose 4 pixels are outside the image for every pixel samples 0 (any R works
-    # without padding by more than the image size)
-    outside = (np.floor(rr) >= H) | (np.ceil(rr) <= -H) | (np.floor(cc) >= W) | (np.ceil(cc) <= -W)
-    inside = np.abs(np.concatenate([rr[~outside], cc[~outside]]))
-    pad = max(1, int(math.ceil(inside.max())) if inside.size else 1)
+    outside, pad = padding(rr, cc, H, W)
     Hp, Wp = H + 2 * pad, W + 2 * pad
 
     def vec(values: np.ndarray) -> torch.Tensor:
@@ -229,13 +234,13 @@ def _plan(P: int, R: float, H: int, W: int, device: torch.device, dtype: torch.d
         kr, kc = int(np.floor(rr[i])), int(np.floor(cc[i]))
         row_w = row_s = None
         if row_frac:
-            dr, kr = _fractions(0, H, rr[i])
+            dr, kr = fractions(0, H, rr[i])
             row_w = (vec(np.repeat(1 - dr, Wp)), vec(np.repeat(dr, Wp)))
             row_s = _scalars(rr[i])
         group = None
         if col_frac:
             if cc[i] not in group_of:
-                dc, gkc = _fractions(-pad, W + pad, cc[i])
+                dc, gkc = fractions(-pad, W + pad, cc[i])
                 group_of[cc[i]] = len(groups)
                 col_w = (vec(np.tile(1 - dc, Hp)), vec(np.tile(dc, Hp)))
                 groups.append(_Group(gkc, col_w, _scalars(cc[i])))
