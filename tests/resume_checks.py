@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 
 from search import results
 from search.study import STUDY_FILE
+
+
+def wait_one_done_one_running(
+    proc: subprocess.Popen, exp: Path, log: Callable[[], str], timeout: float = 600
+) -> None:
+    """Poll until a trial has its row while another has epochs but no row, the driver alive;
+    fails with the end of ``log()`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        done = {p.stem for p in (exp / results.TRIALS_DIR).glob("*.parquet")}
+        running = {p.stem for p in (exp / results.EPOCHS_DIR).glob("*.parquet")} - done
+        if done and running:
+            return
+        time.sleep(0.2)
+    raise AssertionError(
+        f"never saw one trial done and one running (exit {proc.poll()}):\n{log()[-3000:]}"
+    )
 
 
 def rows(exp: Path) -> dict[int, dict]:

@@ -29,12 +29,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from resume_checks import assert_resumed_exactly, rows, same_row
+from resume_checks import assert_resumed_exactly, rows, same_row, wait_one_done_one_running
 
 from lssat.errors import ConfigError
 from search import faults, results
@@ -343,17 +343,8 @@ def _start(argv: list[str], out: Path, extra_env: dict[str, str] | None = None):
     )
 
 
-def _wait_for_one_done_one_running(proc: subprocess.Popen, exp: Path, out: Path) -> None:
-    """Until a trial has its row and another has epochs but no row (the driver still alive)."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        done = {p.stem for p in (exp / results.TRIALS_DIR).glob("*.parquet")}
-        running = {p.stem for p in (exp / results.EPOCHS_DIR).glob("*.parquet")} - done
-        if done and running:
-            return
-        time.sleep(0.2)
-    log = "".join((out.parent / f"{out.name}.{k}").read_text() for k in ("out", "err"))
-    pytest.fail(f"never saw one trial done and one running (exit {proc.poll()}):\n{log[-3000:]}")
+def _log(out: Path) -> Callable[[], str]:
+    return lambda: "".join((out.parent / f"{out.name}.{k}").read_text() for k in ("out", "err"))
 
 
 @pytest.mark.slow
@@ -365,7 +356,7 @@ def test_driver_sigkill_then_resume_on_the_cluster(
     argv = _argv(cluster, space, demo_data, tmp_path, flags)
     first = _start(argv, tmp_path / "first")
     try:
-        _wait_for_one_done_one_running(first, exp, tmp_path / "first")
+        wait_one_done_one_running(first, exp, _log(tmp_path / "first"), timeout=300)
         first.send_signal(signal.SIGKILL)  # the driver only; the cluster stays up
         first.wait(timeout=60)
     finally:
@@ -425,7 +416,7 @@ def test_full_disk_mid_search_is_one_sentence_and_resume_finishes(
     slow = faults.env("slow_epochs", log_dir=str(tmp_path), seconds=2)
     proc = _start(argv, log, slow)  # a trial takes >= 6 s: the disk fills mid-trial
     try:
-        _wait_for_one_done_one_running(proc, exp, log)
+        wait_one_done_one_running(proc, exp, _log(log), timeout=300)
         before = rows(exp)
         filler = _fill(small_disk)
         code = proc.wait(timeout=300)

@@ -12,9 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from resume_checks import assert_resumed_exactly, rows
-
-from search import results
+from resume_checks import assert_resumed_exactly, rows, wait_one_done_one_running
 
 pytestmark = pytest.mark.slow
 
@@ -49,15 +47,7 @@ def test_sigkill_then_resume_finishes_the_budget_exactly(tmp_path: Path, demo_da
     first = subprocess.Popen(_cmd(tmp_path), cwd=ROOT, env=env, stdout=log, stderr=log,
                              start_new_session=True)  # fmt: skip
     try:
-        # wait for one finished trial while another one is still running
-        deadline = time.time() + 600
-        while time.time() < deadline and first.poll() is None:
-            done = {p.stem for p in (exp / results.TRIALS_DIR).glob("*.parquet")}
-            running = {p.stem for p in (exp / results.EPOCHS_DIR).glob("*.parquet")} - done
-            if done and running:
-                break
-            time.sleep(0.2)
-        assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+        wait_one_done_one_running(first, exp, (tmp_path / "first.log").read_text)
         os.kill(first.pid, signal.SIGKILL)  # the driver only: Ray's processes follow it
         first.wait(timeout=60)
     finally:

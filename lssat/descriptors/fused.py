@@ -160,35 +160,7 @@ def _kernel(xp: torch.Tensor, dr: torch.Tensor, dc: torch.Tensor, spec: _Spec) -
         var = (square - total * total / spec.P) / spec.P
         return torch.where(var == 0, torch.full_like(var, math.nan), var)
     bits = [(s >= centre).to(torch.int64) for s in samples]
-    return _codes(bits, spec.P, spec.method).to(torch.float64)
-
-
-def _codes(bits: list[torch.Tensor], P: int, method: str) -> torch.Tensor:
-    """``method`` codes from the P bit maps (int64 0/1), elementwise only (``lbp.map_codes``
-    without its stacks, so Inductor keeps everything in registers)."""
-    code = sum(b << i for i, b in enumerate(bits))
-    if method == "default":
-        return code
-    if method == "ror":
-        best, cur = code, code
-        for _ in range(P - 1):
-            cur = (cur >> 1) | ((cur & 1) << (P - 1))
-            best = torch.minimum(best, cur)
-        return best
-    n_ones = sum(bits)
-    changes = sum(b ^ c for b, c in zip(bits[:-1], bits[1:], strict=True))
-    if method == "uniform":
-        return torch.where(changes <= 2, n_ones, P + 1)
-    first_one = torch.full_like(code, -1)
-    first_zero = torch.full_like(code, -1)
-    for i in reversed(range(P)):  # the last assignment wins: the lowest index
-        first_one = torch.where(bits[i] == 1, i, first_one)
-        first_zero = torch.where(bits[i] == 0, i, first_zero)
-    rot = torch.where(first_one == 0, n_ones - first_zero, P - first_one)
-    value = 1 + (n_ones - 1) * P + rot
-    value = torch.where(n_ones == 0, 0, value)
-    value = torch.where(n_ones == P, P * (P - 1) + 1, value)
-    return torch.where(changes <= 2, value, P * (P - 1) + 2)
+    return _lbp.codes_from_bits(bits, spec.P, spec.method).to(torch.float64)
 
 
 _compiled: dict[bool, object] = {}

@@ -72,27 +72,34 @@ def _euler_phi(n: int) -> int:
 
 
 def map_codes(code: torch.Tensor, P: int, method: str) -> torch.Tensor:
-    """Direct ``ror`` / ``uniform`` / ``nri_uniform`` value of integer ``default`` codes.
+    """Direct ``ror`` / ``uniform`` / ``nri_uniform`` value of integer ``default`` codes
+    (int32/int64, any shape) -> int64; see :func:`codes_from_bits`."""
+    code = code.to(torch.int64)
+    if method not in ("default", "ror", "uniform", "nri_uniform"):
+        raise ValueError(f"method {method!r} has no integer code mapping")
+    return codes_from_bits([(code >> i) & 1 for i in range(P)], P, method)
+
+
+def codes_from_bits(bits: list[torch.Tensor], P: int, method: str) -> torch.Tensor:
+    """``method`` codes (int64) from the P bit maps (int64 0/1, bit ``i`` = neighbour ``i``).
 
     Follows scikit-image's loop line by line: ``uniform`` counts 0/1 changes between bits
-    ``i`` and ``i + 1`` for ``i < P - 1`` (no wrap-around). ``code`` is int32/int64, any shape.
+    ``i`` and ``i + 1`` for ``i < P - 1`` (no wrap-around). Elementwise only (no stacks), so
+    ``torch.compile`` fuses it into the kernel that made the bits (``fused.py``).
     """
-    code = code.to(torch.int64)
+    code = sum(b << i for i, b in enumerate(bits))
     if method == "default":
         return code
     if method == "ror":
-        best, cur = code.clone(), code
+        best, cur = code, code
         for _ in range(P - 1):
             cur = (cur >> 1) | ((cur & 1) << (P - 1))
             best = torch.minimum(best, cur)
         return best
-    bits = [(code >> i) & 1 for i in range(P)]
-    n_ones = torch.stack(bits).sum(0)
-    changes = torch.stack([bits[i] ^ bits[i + 1] for i in range(P - 1)]).sum(0)
+    n_ones = sum(bits)
+    changes = sum(b ^ c for b, c in zip(bits[:-1], bits[1:], strict=True))
     if method == "uniform":
-        return torch.where(changes <= 2, n_ones, torch.full_like(code, P + 1))
-    if method != "nri_uniform":
-        raise ValueError(f"method {method!r} has no integer code mapping")
+        return torch.where(changes <= 2, n_ones, P + 1)
     first_one = torch.full_like(code, -1)
     first_zero = torch.full_like(code, -1)
     for i in reversed(range(P)):  # the last assignment wins: the lowest index
@@ -102,7 +109,7 @@ def map_codes(code: torch.Tensor, P: int, method: str) -> torch.Tensor:
     value = 1 + (n_ones - 1) * P + rot
     value = torch.where(n_ones == 0, 0, value)
     value = torch.where(n_ones == P, P * (P - 1) + 1, value)
-    return torch.where(changes <= 2, value, torch.full_like(code, P * (P - 1) + 2))
+    return torch.where(changes <= 2, value, P * (P - 1) + 2)
 
 
 @functools.lru_cache(maxsize=64)
