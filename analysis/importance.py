@@ -9,8 +9,9 @@ range spans at least a factor of 100.
 
 from __future__ import annotations
 
-import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import optuna
@@ -67,7 +68,6 @@ def rebuild_study(
     """An in-memory study holding one COMPLETE trial per row (value = ``value`` column)."""
     params = searched_params(trials) if params is None else params
     dists = {p: infer_distribution(trials[CFG_PREFIX + p]) for p in params}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if direction == "max" else "minimize")
     frozen = []
     for _, row in trials.iterrows():
@@ -89,6 +89,17 @@ def rebuild_study(
         )
     study.add_trials(frozen)
     return study
+
+
+@contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Optuna logs errors only inside the block; its previous verbosity comes back after."""
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
 
 
 def _evaluator(name: str, n_trials: int, seed: int):
@@ -120,20 +131,20 @@ def importances(
     if not params:
         notes.append("no searched parameter varies across its trials")
         return pd.DataFrame(columns=cols), notes
-    study = rebuild_study(done, direction, params)
     rows = []
-    logging.getLogger("optuna").setLevel(logging.ERROR)
-    for name in evaluators:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                imp = optuna.importance.get_param_importances(
-                    study, evaluator=_evaluator(name, len(done), seed), params=params
-                )
-        except (ValueError, RuntimeError, ZeroDivisionError) as exc:
-            notes.append(f"{name} failed ({exc})")
-            continue
-        ordered = sorted(imp.items(), key=lambda kv: -kv[1])
-        for rank, (p, v) in enumerate(ordered, start=1):
-            rows.append({"param": p, "evaluator": name, "importance": float(v), "rank": rank})
+    with _quiet_optuna():
+        study = rebuild_study(done, direction, params)
+        for name in evaluators:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    imp = optuna.importance.get_param_importances(
+                        study, evaluator=_evaluator(name, len(done), seed), params=params
+                    )
+            except (ValueError, RuntimeError, ZeroDivisionError) as exc:
+                notes.append(f"{name} failed ({exc})")
+                continue
+            ordered = sorted(imp.items(), key=lambda kv: -kv[1])
+            for rank, (p, v) in enumerate(ordered, start=1):
+                rows.append({"param": p, "evaluator": name, "importance": float(v), "rank": rank})
     return pd.DataFrame(rows, columns=cols), notes

@@ -7,8 +7,6 @@ import html
 from analysis.plots import png_bytes
 from analysis.sections import Section
 
-ENV_RESULTS = "LSSAT_RESULTS"  # the notebooks read their results path from here
-
 
 def show(section: Section, max_rows: int = 20) -> None:
     """Display one section in a notebook: heading, paragraphs, notes, figures, table heads."""

@@ -39,9 +39,13 @@ def _color(family: str) -> str:
     return FAMILY_COLORS.get(family, "tab:green")
 
 
-def group_summary_plot(summary: pd.DataFrame, by: str = "backbone",
-                       metrics: dict[str, str] | None = None) -> Figure:
-    """Per task: median (dot, CI bar) and best (cross) value of each group."""
+def group_summary_plot(
+    summary: pd.DataFrame,
+    by: str = "backbone",
+    metrics: dict[str, str] | None = None,
+    level: float = 0.95,
+) -> Figure:
+    """Per task: median (dot, ``level`` CI bar) and best (cross) value of each group."""
     tasks = list(dict.fromkeys(summary["task"]))
     height = 1.6 + 0.32 * max(summary.groupby("task").size().max(), 1)
     fig, axes = _grid(len(tasks), ncols=3, w=4.8, h=height)
@@ -52,7 +56,7 @@ def group_summary_plot(summary: pd.DataFrame, by: str = "backbone",
         err = np.vstack([s["median"] - s["median_lo"], s["median_hi"] - s["median"]])
         err = np.nan_to_num(np.abs(err))
         ax.errorbar(s["median"], y, xerr=err, fmt="none", ecolor="0.4", capsize=3)
-        ax.scatter(s["median"], y, c=colors, zorder=3, label="median (95% CI)")
+        ax.scatter(s["median"], y, c=colors, zorder=3, label=f"median ({level * 100:.3g}% CI)")
         ax.scatter(s["best"], y, marker="x", c="k", zorder=3, label="best")
         ax.set_yticks(y, [f"{n} (n={k})" for n, k in zip(s[by], s["n"], strict=True)])
         metric = (metrics or {}).get(task, "value")

@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 from analysis.data import VALUE_CHOICES, Results, load_results  # noqa: E402
 from analysis.plots import png_bytes  # noqa: E402
 from analysis.sections import BLOCKS, Options, Section, build_sections  # noqa: E402
-from lssat.errors import ConfigError, LssatError  # noqa: E402
+from lssat.errors import LssatError  # noqa: E402
 
 MAX_HTML_ROWS = 60
 TITLE = "L-SSAT task dependence: which backbone for which task?"
@@ -141,8 +141,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.n_resamples < 100:
-            raise ConfigError(f"--n-resamples {args.n_resamples} is too small; use at least 100")
         opt = Options(top_k=args.top_k, alpha=args.alpha, level=args.level,
                       n_resamples=args.n_resamples, seed=args.seed, blocks=args.blocks)
         res = load_results(args.results, value=args.value, include_pruned=args.include_pruned)

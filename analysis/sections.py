@@ -42,6 +42,12 @@ class Options:
             raise ConfigError(f"level {self.level!r} is not in (0, 1)")
         if self.top_k < 1:
             raise ConfigError(f"top_k {self.top_k!r} must be at least 1")
+        if self.n_resamples < 100:
+            raise ConfigError(
+                f"n_resamples (--n-resamples) {self.n_resamples!r} is too small; use at least 100"
+            )
+        if self.seed < 0:
+            raise ConfigError(f"seed (--seed) {self.seed!r} is negative; use an integer >= 0")
 
 
 @dataclass
@@ -137,7 +143,9 @@ def per_task(res: Results, opt: Options) -> Section:
             "(" + ", ".join(f"{t}/{b}" for t, b in list(zip(small["task"], small["backbone"],
                                                              strict=True))[:8]) + ")."
         )
-    s.figures["backbone_summary"] = plots.group_summary_plot(summary, "backbone", metrics)
+    s.figures["backbone_summary"] = plots.group_summary_plot(
+        summary, "backbone", metrics, level=opt.level
+    )
     if not res.epochs.empty and "epoch" in res.epochs:
         s.figures["learning_curves"] = plots.learning_curves(res.epochs, top, metrics)
     s.data["summary"] = summary
@@ -439,7 +447,7 @@ def cost_section(res: Results, opt: Options) -> Section:
         f = fronts[(fronts["task"] == task) & (fronts["cost"] == measured[0])]
         if f.empty:
             continue
-        sign = -1.0 if res.metric(task)[1] == "min" else 1.0
+        sign = tables._sign(res, task)
         best = f.loc[(f["value"] * sign).idxmax()]
         near = f[f["value"] * sign >= sign * best["value"] - 0.01 * abs(best["value"])]
         cheap = near.sort_values("cost_value").iloc[0]

@@ -7,7 +7,7 @@ treatment (backbone, descriptor, ...); ranks are 1 = best, ties get the mean ran
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -142,8 +142,6 @@ class FriedmanResult:
     k: int
     mean_ranks: pd.Series
     cd: float
-    alpha: float
-    ranks: pd.DataFrame = field(repr=False)
 
 
 def friedman(matrix: pd.DataFrame, alpha: float = 0.05) -> FriedmanResult:
@@ -176,8 +174,6 @@ def friedman(matrix: pd.DataFrame, alpha: float = 0.05) -> FriedmanResult:
         k=k,
         mean_ranks=r.mean(axis=0).sort_values(),
         cd=nemenyi_cd(k, n, alpha),
-        alpha=alpha,
-        ranks=r,
     )
 
 

@@ -7,27 +7,14 @@ important parameter and the effect sizes are known.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from lssat.config import TrialConfig
 from search.results import config_columns, final_columns, write_epochs, write_trial
-
-
-def _defaults() -> dict[str, Any]:
-    """Every TrialConfig field at its default (the search records the full config)."""
-    out = {}
-    for f in dataclasses.fields(TrialConfig):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-    return out
 
 DEFAULT_TASKS: dict[str, dict[str, float]] = {
     "deepfake": {"vit_base_patch16_224": 0.90, "vit_small_patch16_224": 0.86,
@@ -74,6 +61,7 @@ def write_synthetic(
     tasks = DEFAULT_TASKS if tasks is None else tasks
     effects = effects or {}
     rng = np.random.default_rng(rng_seed)
+    defaults = TrialConfig().to_dict()  # the search records the full config
     out = []
     for task, bases in tasks.items():
         exp = Path(root) / task / "synthetic"
@@ -121,7 +109,7 @@ def write_synthetic(
                     "best_epoch": epochs, "epochs_run": epochs,
                     "samples_per_s": 2e9 / params, "params_count": int(params),
                     "gflops": params / 2e6, "seed": cfg["seed"],
-                    **config_columns({**_defaults(), **cfg}), **final_columns(last),
+                    **config_columns({**defaults, **cfg}), **final_columns(last),
                 }
                 write_trial(exp, row)
                 ident = {"task": task, "experiment": "synthetic", "trial_id": trial_id,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import stats
-from analysis.data import BASELINE, Results, cfg, final
+from analysis.data import Results, cfg, final
 from search.results import CFG_PREFIX, FINAL_PREFIX, STATUSES
 
 FACTORS = ("backbone", "descriptor", "modality")
@@ -261,11 +261,3 @@ def fairness(res: Results) -> pd.DataFrame:
                 "median_gap": g[gap].median() if gap else np.nan,
             })
     return pd.DataFrame(rows, columns=cols)
-
-
-def baseline_share(res: Results) -> pd.DataFrame:
-    """Per task: how many ranked trials are L-SSAT and how many supervised baselines."""
-    r = res.ranked
-    is_base = r["modality"].str.startswith(BASELINE)
-    return (r.assign(kind=np.where(is_base, "baseline", "lssat"))
-            .groupby(["task_key", "kind"]).size().unstack("kind", fill_value=0))

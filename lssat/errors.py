@@ -1,5 +1,20 @@
 """Errors with one clear sentence each; CLIs turn them into exit code 2."""
 
+from collections.abc import Iterator
+
+
+def causes(exc: BaseException | None, *, context: bool = False) -> Iterator[BaseException]:
+    """``exc``, then what it wraps: Ray's ``.cause``, else ``__cause__`` (and, with
+    ``context``, ``__context__``), each once."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        nxt = getattr(exc, "cause", None)
+        if not isinstance(nxt, BaseException):
+            nxt = exc.__cause__ or (exc.__context__ if context else None)
+        exc = nxt
+
 
 class LssatError(Exception):
     """Base class: the message is one sentence naming the culprit."""

@@ -30,7 +30,6 @@ CELEBA_ATTRIBUTES: tuple[str, ...] = (
 AFFECTNET_CLASSES: tuple[str, ...] = (
     "Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt",
 )  # fmt: skip
-LABEL_KINDS = ("binary", "multiclass", "multilabel")
 
 
 @dataclass(frozen=True)

@@ -45,14 +45,13 @@ class TrialWriter:
 
 def _to_image(values: torch.Tensor, patch: int, grid: tuple[int, int]) -> torch.Tensor:
     """``[B, L, D]`` -> ``[B, C, H, W]`` (C = D / p^2) or ``[B, 1, H, W]`` for histograms."""
-    b, num, d = values.shape
+    d = values.shape[-1]
     if d % (patch * patch) == 0:
         return unpatchify(values, patch, grid)
     weights = values.clamp_min(0)
     bins = torch.linspace(0, 1, d, device=values.device)
     centroid = (weights * bins).sum(-1) / weights.sum(-1).clamp_min(1e-8)  # [B, L]
-    img = centroid.reshape(b, 1, grid[0], grid[1])
-    return img.repeat_interleave(patch, 2).repeat_interleave(patch, 3)
+    return upsample_mask(centroid, grid, (grid[0] * patch, grid[1] * patch))
 
 
 def _grey(img: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from lssat.checkpoint import (
+    STATE_FILE,
     config_json,
     load_checkpoint,
     save_checkpoint,
@@ -40,6 +41,7 @@ from lssat.trial_data import TrialData
 log = logging.getLogger("lssat")
 
 Report = Callable[[dict[str, float | int], str | None], None]
+RESUME_KEYS = ("model", "optimizer", "scheduler", "epoch", "rng")  # what a resume reads
 SUBSET_SEED = 0  # train/val subsets are the same for every trial, so trials compare
 VIS_IMAGES = 8  # images in the TensorBoard reconstruction picture
 
@@ -260,15 +262,21 @@ def _run(
     start_epoch = 1
     if checkpoint_dir is not None:
         state = load_checkpoint(checkpoint_dir)  # on the CPU; load_state_dict moves tensors
+        missing = [key for key in RESUME_KEYS if key not in state]
+        if missing:
+            raise DataError(
+                f"checkpoint file {str(Path(checkpoint_dir) / STATE_FILE)!r} has no "
+                f"{', '.join(map(repr, missing))} entry; it cannot resume a trial"
+            )
         try:
             core.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as err:
+            scheduler.load_state_dict(state["scheduler"])
+            start_epoch = int(state["epoch"]) + 1
+        except (RuntimeError, ValueError, KeyError, TypeError) as err:
             raise DataError(
                 f"checkpoint {str(checkpoint_dir)!r} does not fit this trial's config ({err})"
             ) from err
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch = int(state["epoch"]) + 1
         log.info("resumed from %s at epoch %d", checkpoint_dir, start_epoch)
 
     with torch.random.fork_rng(devices=[]):  # an augmenting val set must not shift the RNG

@@ -27,7 +27,7 @@ from typing import Any
 
 from lssat.config import TrialConfig
 from lssat.descriptors import get_backend, set_backend
-from lssat.errors import ConfigError, LssatError
+from lssat.errors import ConfigError, LssatError, causes
 from lssat.trial_data import TrialData
 
 DataSource = TrialData | str | Path | Callable[[], TrialData]
@@ -210,12 +210,7 @@ def _lssat_cause(err: BaseException) -> LssatError | None:
     """The first ``LssatError`` a worker raised, unwrapped from Ray's error types."""
     failures = getattr(err, "worker_failures", None) or {}
     for rank in sorted(failures):
-        exc: BaseException | None = failures[rank]
-        seen = 0
-        while exc is not None and seen < 8:
+        for exc in causes(failures[rank]):
             if isinstance(exc, LssatError):
                 return exc
-            cause = getattr(exc, "cause", None)
-            exc = cause if isinstance(cause, BaseException) else exc.__cause__
-            seen += 1
     return None

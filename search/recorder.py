@@ -36,6 +36,7 @@ from typing import Any
 from ray.tune import Callback, Stopper
 from ray.tune.result import AUTO_RESULT_KEYS, DEBUG_METRICS
 
+from lssat.errors import causes
 from search import results
 from search.searcher import CONFIG_KEY, META_KEY
 from search.study import StudyRef, outcome_attrs
@@ -67,13 +68,10 @@ DISK_TEXTS = (
 def disk_error(exc: BaseException | None, text: str = "") -> str | None:
     """The reason (``strerror``) when ``exc``, its causes or ``text`` say a disk refused a
     write (full, over quota, read-only); ``None`` for any other error."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
-            return os.strerror(exc.errno)
-        text += f" {exc}"
-        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+    for err in causes(exc, context=True):
+        if isinstance(err, OSError) and err.errno in DISK_ERRNOS:
+            return os.strerror(err.errno)
+        text += f" {err}"
     low = text.lower()
     return next((t.capitalize() for t in DISK_TEXTS if t in low), None)
 
@@ -102,13 +100,10 @@ def _now() -> str:
 def classify_error(exc: BaseException | None, text: str) -> str:
     """``non_finite_loss`` | ``out_of_memory`` | ``error`` from the exception chain and text."""
     names: list[str] = []
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        names.extend(c.__name__ for c in type(exc).__mro__)
-        if getattr(exc, "kind", None):  # search.trainable.TrialFailed
-            names.append(str(exc.kind))
-        exc = getattr(exc, "cause", None) or exc.__cause__
+    for err in causes(exc):
+        names.extend(c.__name__ for c in type(err).__mro__)
+        if getattr(err, "kind", None):  # search.trainable.TrialFailed
+            names.append(str(err.kind))
     low = text.lower()
     if "NonFiniteLossError" in names or "nonfinitelosserror" in low:
         return "non_finite_loss"
@@ -196,7 +191,6 @@ class Recorder(Callback):
         finished_before: int,
         provenance: Mapping[str, Any],
         keep_checkpoints: bool = False,
-        out: Callable[[str], None] | None = None,
     ):
         self.exp_dir = Path(exp_dir)
         self.task, self.experiment = task, experiment
@@ -206,17 +200,10 @@ class Recorder(Callback):
         self.finished = finished_before
         self.provenance = dict(provenance)
         self.keep_checkpoints = keep_checkpoints
-        self.out = out
         self.live: dict[str, _Live] = {}
         self.best: tuple[float, int] | None = None
         self.t0 = time.time()
-        self.counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
         self.stopped: str | None = None  # why the search must stop (a write failed)
-
-    def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks into its state
-        state = dict(self.__dict__)
-        state["out"] = None
-        return state
 
     # ------------------------------------------------------------------ helpers
     def stop(self, why: str) -> None:
@@ -225,9 +212,9 @@ class Recorder(Callback):
             self.stopped = why
             self._say(f"stopping the search: {why}")
 
-    def _trial_disk_error(self, trial: Any) -> bool:
-        """True (and the search stops) when ``trial`` died of a refused write."""
-        text, _ = error_text(trial)
+    def _trial_disk_error(self, trial: Any, text: str) -> bool:
+        """True (and the search stops) when ``trial`` died of a refused write (``text``: its
+        error, from :func:`error_text`)."""
         why = disk_error(None, text)
         if why is None:
             return False
@@ -239,10 +226,7 @@ class Recorder(Callback):
     def _say(self, text: str) -> None:
         elapsed = int(time.time() - self.t0)
         line = f"[{elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}] {text}"
-        if self.out is not None:
-            self.out(line)
-        else:
-            print(line, file=sys.stdout, flush=True)
+        print(line, file=sys.stdout, flush=True)
 
     def _ident(self, live: _Live) -> dict[str, Any]:
         return {
@@ -308,7 +292,7 @@ class Recorder(Callback):
         live.node_ip = result.get("node_ip", live.node_ip)
         results.write_epochs(self.exp_dir, self._ident(live), live.rows)
         value = self._value(row)
-        epochs = int(live.config.get("epochs", epoch))
+        epochs = int(live.config["epochs"])
         if result.get("done") and epoch < epochs:
             live.stopped_early = True  # the scheduler's STOP decision, before the last epoch
         loss = row.get("train_loss")
@@ -325,7 +309,7 @@ class Recorder(Callback):
         live = self.live.get(trial.trial_id)
         if live is None or not live.rows:
             return  # stopped before its first epoch: the search was interrupted
-        epochs = int(live.config.get("epochs", live.epochs_run))
+        epochs = int(live.config["epochs"])
         if live.epochs_run >= epochs:
             self._finish(trial, live, "COMPLETE", "completed", None)
         elif live.stopped_early:
@@ -339,15 +323,14 @@ class Recorder(Callback):
 
     @_guarded
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._trial_disk_error(trial)  # Tune retries crashes; a full disk is not one
+        self._trial_disk_error(trial, error_text(trial)[0])  # Tune retries crashes, not this
 
     @_guarded
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if self._trial_disk_error(trial):
-            return  # interrupted, not failed: --resume runs it again
-        live = self._get_live(trial)
         text, reason = error_text(trial)
-        self._finish(trial, live, "FAIL", reason, text)
+        if self._trial_disk_error(trial, text):
+            return  # interrupted, not failed: --resume runs it again
+        self._finish(trial, self._get_live(trial), "FAIL", reason, text)
 
     # ------------------------------------------------------------------ outcome
     def _finish(self, trial: Any, live: _Live, status: str, reason: str, error: str | None) -> None:
@@ -434,7 +417,6 @@ class Recorder(Callback):
             shutil.rmtree(self.exp_dir / "ray" / "train" / f"trial_{live.number}", True)
         self.live.pop(trial.trial_id, None)
         self.finished += 1
-        self.counts[status] += 1
         if status == "COMPLETE" and (self.best is None or self._better(final, self.best[0])):
             self.best = (final, live.number)
         what = {

@@ -142,8 +142,6 @@ def write_epochs(
     """
     base = {"schema_version": SCHEMA_VERSION, **ident}
     data = [{**base, **{k: _jsonable(v) for k, v in r.items()}} for r in rows]
-    if not data:
-        data = []
     table = pa.Table.from_pylist(data) if data else pa.table({k: [] for k in base})
     return _atomic_write(table, Path(exp_dir) / EPOCHS_DIR / f"{ident['trial_id']}.parquet")
 

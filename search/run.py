@@ -299,7 +299,7 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
     from lssat.data import resolve_data
     from search import results
     from search.space import load_space
-    from search.study import STUDY_FILE, load_settings
+    from search.study import STUDY_FILE, check_resumable, load_settings, storage_label
 
     space_path = _space_path(args)
     name = args.name or space_path.stem
@@ -320,6 +320,8 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         print(f"note: nothing to resume in {exp_dir}; starting a new search", flush=True)
     if resume and settings is None:
         _fail(f"experiment folder {exp_dir} has no search.json; it cannot be resumed")
+    if resume:
+        check_resumable(exp_dir, settings)
 
     if resume:
         saved = exp_dir / "space.yaml"
@@ -354,7 +356,7 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         if args.storage is not None and args.storage != storage:
             _fail(
                 f"--storage differs from the study storage this search started with "
-                f"({storage or exp_dir / STUDY_FILE})"
+                f"({storage_label(exp_dir, storage)})"
             )
         sessions = list(settings.get("sessions", []))
     else:
@@ -558,7 +560,6 @@ def _tune(
     searcher = OptunaAskSearcher(
         space,
         ref,
-        overrides={},
         seed=ctx["seed"],
         meta=meta,
         tb_root=str(exp_dir / "tensorboard"),

@@ -33,7 +33,6 @@ class OptunaAskSearcher(Searcher):
         space: SearchSpace,
         ref: StudyRef,
         *,
-        overrides: Mapping[str, Any],
         seed: int,
         meta: Mapping[str, Any],
         tb_root: str,
@@ -42,7 +41,6 @@ class OptunaAskSearcher(Searcher):
         super().__init__(metric=space.metric, mode=space.mode)
         self.space = space
         self.ref = ref
-        self.overrides = dict(overrides)
         self.seed = seed
         self.meta = dict(meta)
         self.tb_root = tb_root
@@ -68,10 +66,9 @@ class OptunaAskSearcher(Searcher):
         }
 
     def _config(self, number: int, params: Mapping[str, Any]) -> dict[str, Any]:
-        overrides = dict(self.overrides)
         if "seed" not in self.space.fixed and "seed" not in params:
-            overrides["seed"] = self.seed + number
-        return self.space.config(params, **overrides)
+            return self.space.config(params, seed=self.seed + number)
+        return self.space.config(params)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if self.pending:

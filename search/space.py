@@ -195,12 +195,11 @@ class SearchSpace:
         return sampled
 
     def config(self, params: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
-        """The flat config dict of one trial: task, fixed values, sampled params, overrides."""
-        return {"task": self.task, **self.fixed, **params, **overrides}
+        """The flat config dict of one trial: task, fixed values, sampled params, overrides.
 
-    def distinct_values(self) -> dict[str, list[Any]]:
-        """Discrete values of each categorical parameter (for TensorBoard's HParams view)."""
-        return {p.name: list(p.choices) for p in self.params if p.kind == "categorical"}
+        ``epochs`` is always there (the Recorder tells COMPLETE from early-stopped by it), also
+        where the file leaves it at ``TrialConfig``'s default."""
+        return {"task": self.task, "epochs": self.epochs, **self.fixed, **params, **overrides}
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved space, in the file format (what the experiment folder keeps)."""

@@ -7,8 +7,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from lssat.config import TrialConfig
 from search import results
-from search.study import STUDY_FILE, StudyRef
+from search.study import StudyRef, storage_label
 
 
 def best_trial(trials: Any, mode: str) -> dict[str, Any] | None:
@@ -51,7 +52,7 @@ def summarise(exp_dir: Path, ref: StudyRef, budget: int, elapsed: float) -> int:
             if k.startswith(results.CFG_PREFIX) and not _missing(v)
         }
         print("  searched: " + (", ".join(f"{k}={v}" for k, v in params.items()) or "-"))
-        defaults = _defaults()
+        defaults = TrialConfig().to_dict()
         fixed = {
             k: v
             for k, v in cfg.items()
@@ -64,7 +65,7 @@ def summarise(exp_dir: Path, ref: StudyRef, budget: int, elapsed: float) -> int:
         )
     else:
         print("no trial completed")
-    storage = ref.url or str(exp_dir / STUDY_FILE)
+    storage = storage_label(exp_dir, ref.url)
     print(
         f"results:     {exp_dir / results.TRIALS_DIR}, {exp_dir / results.EPOCHS_DIR} "
         "(search.results.read_trials / read_epochs)"
@@ -79,14 +80,6 @@ def summarise(exp_dir: Path, ref: StudyRef, budget: int, elapsed: float) -> int:
         )
     failed_all = not trials.empty and counts.get("FAIL", 0) == len(trials)
     return 1 if failed_all else 0
-
-
-def _defaults() -> dict[str, Any]:
-    from dataclasses import MISSING, fields
-
-    from lssat.config import TrialConfig
-
-    return {f.name: f.default for f in fields(TrialConfig) if f.default is not MISSING}
 
 
 def _missing(v: Any) -> bool:

@@ -13,7 +13,6 @@ _RAY_TMP = None if "RAY_TMPDIR" in os.environ else tempfile.mkdtemp(prefix="ray-
 if _RAY_TMP:
     os.environ["RAY_TMPDIR"] = _RAY_TMP
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -209,6 +209,7 @@ def test_bad_input_is_one_sentence_and_exit_2(tmp_path: Path,
                        "metric": "val_acc", "mode": "max", "best_value": 0.5})
     assert "alpha" in run(str(good), "--alpha", "2")
     assert "n-resamples" in run(str(good), "--n-resamples", "5")
+    assert "--seed" in run(str(good), "--seed", "-1")
 
 
 def test_report_on_demo_search(demo_search: Path, tmp_path: Path) -> None:
@@ -221,9 +222,9 @@ def test_report_on_demo_search(demo_search: Path, tmp_path: Path) -> None:
     assert "data:image/png;base64," in page
     assert "RQ3." in page
     res = load_results(demo_search)
-    if len(res.ranked):
-        best = res.ranked.sort_values("score").iloc[-1]
-        assert best["trial_id"] in page
+    assert len(res.ranked) > 0
+    best = res.ranked.sort_values("score").iloc[-1]
+    assert best["trial_id"] in page
 
 
 @pytest.mark.slow

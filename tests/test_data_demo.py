@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 import lssat.data.demo as demo
 from lssat.data import DEMO_VERSION, default_cache_dir, demo_dataset, open_dataset, resolve_data
 from lssat.data.sbi import face_mask, self_blend
+from lssat.data.shards import META_FILE
 from lssat.errors import DataError
 
 
@@ -89,6 +91,33 @@ def test_demo_build_race_and_broken_leftover(
     path = demo_dataset(tmp_path)
     assert path == final and len(open_dataset(path)) == 2 * demo.N_FACES * demo.FRAMES
     assert [p.name for p in tmp_path.iterdir()] == [final.name]  # no build folder left
+
+
+@pytest.mark.parametrize("leftover", ["junk", "other-version"])
+def test_demo_broken_leftover_is_replaced(
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, leftover: str
+) -> None:
+    final = tmp_path / f"demo-deepfake-v{DEMO_VERSION}-seed0"
+    final.mkdir()
+    if leftover == "junk":  # a crashed copy: no meta.json
+        (final / "junk").write_text("a crashed copy without meta.json")
+    else:  # a complete-looking copy of another demo version
+        shutil.copytree(demo_data, final, dirs_exist_ok=True)
+        meta = json.loads((final / META_FILE).read_text())
+        (final / META_FILE).write_text(json.dumps({**meta, "demo_version": DEMO_VERSION - 1}))
+    built = []
+
+    def copy_prepare(source, out, **kw):  # the cached build instead of a second one
+        built.append(out)
+        shutil.copytree(demo_data, out)
+
+    monkeypatch.setattr(demo, "prepare", copy_prepare)
+    path = demo_dataset(tmp_path)
+    assert path == final and len(built) == 1 and not (final / "junk").exists()
+    assert open_dataset(path).meta["demo_version"] == DEMO_VERSION
+    assert len(open_dataset(path)) == 2 * demo.N_FACES * demo.FRAMES
+    assert _shard_bytes(path) == _shard_bytes(demo_data)
+    assert [p.name for p in tmp_path.iterdir()] == [final.name]  # leftover and build folder gone
 
 
 def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -201,3 +201,38 @@ def test_cli_bad_option_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2 and all(ln.startswith("error: ") for ln in lines)
     assert "--classes: invalid choice: 6" in lines[0] and "invalid choice: 'nosuch'" in lines[1]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_cli_out_blocked_by_a_file_is_one_sentence_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], overwrite: bool
+) -> None:
+    root = T.make_folder(tmp_path / "raw")
+    (tmp_path / "taken").write_text("a file where the output folder should go")
+    for out in (tmp_path / "taken", tmp_path / "taken" / "sub"):
+        argv = ["folder", "--root", str(root), "--out", str(out), "--size", "32", "--quiet"]
+        assert main(argv + ["--overwrite"] * overwrite) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+        assert f"{out} (--out)" in err and "Not a directory" in err
+    assert (tmp_path / "taken").read_text().startswith("a file")  # left alone
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--limit", "-1", "--limit: -1 must be 0 or more"),
+        ("--workers", "-2", "--workers: -2 must be 0 or more"),
+        ("--limit", "ten", "--limit: 'ten' is not a whole number"),
+        ("--margin", "-0.1", "--margin: -0.1 must be a finite number of 0 or more"),
+        ("--margin", "nan", "--margin: nan must be a finite number of 0 or more"),
+    ],
+)
+def test_cli_out_of_range_number_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str
+) -> None:
+    argv = ["folder", "--root", str(tmp_path), "--out", str(tmp_path / "o"), flag, value]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err
+    assert not (tmp_path / "o").exists()

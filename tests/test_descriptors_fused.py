@@ -90,12 +90,13 @@ def test_compiled_odd_settings(P: int, R: float, method: str, shape: tuple[int, 
 def test_compiled_new_batch_size_and_real_faces() -> None:
     from lssat.data.demo import lfw_faces
 
-    gray = torch.from_numpy(lfw_faces()[:7]).double()[:, None]  # real 25x25 faces, 0..255
+    gray = torch.tensor(lfw_faces()[:7], dtype=torch.float64)[:, None]  # real 25x25 faces, 0..255
     expected = sk_lbp(gray[:, 0].numpy(), 8, 1.0, "uniform")
     with D.backend("compiled"):
         for sub in (slice(0, 7), slice(0, 3), slice(2, 7)):
             out = D.compute("lbp", gray[sub].float(), P=8, R=1.0, method="uniform")
             assert_same(expected[sub], out, f"batch {sub}")
+        assert D.get_backend() == "compiled", "compilation failed and fell back to eager"
 
 
 @pytest.mark.slow

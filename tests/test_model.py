@@ -142,6 +142,9 @@ def test_bad_input_and_missing_classes_are_clear() -> None:
     model = build(_config(backbone="resnet18"))
     with pytest.raises(DataError, match=r"\[B, 3, 32, 32\]"):
         model(_batch(size=64))
+    floats = dict(_batch(), image=_batch()["image"].float())
+    with pytest.raises(DataError, match=r"dtype torch\.float32; .* torch\.uint8"):
+        model(floats)
     with pytest.raises(DataError, match="classes"):
         build(_config(backbone="resnet18", task="classify"))
     assert build(_config(backbone="resnet18", task="classify"), num_outputs=5)(_batch())[

@@ -133,3 +133,21 @@ def test_bad_descriptor_backend_env_exits_2_with_one_sentence(
     assert code == 2
     _one_sentence(err)
     assert "$LSSAT_DESCRIPTOR_BACKEND 'fused' is unknown; allowed: eager, compiled" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "culprit"),
+    [('{"data": "/x", "tri', "cannot be read"), ('{"data": "/x"}', "lacks trials, seed")],
+)
+def test_torn_search_json_stops_resume_with_one_sentence(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, culprit: str
+) -> None:
+    exp = tmp_path / "deepfake" / "torn"
+    exp.mkdir(parents=True)
+    (exp / "search.json").write_text(text)
+    code, err = _run(capsys, "--task", "deepfake", "--name", "torn", "--resume",
+                     "--results", str(tmp_path))  # fmt: skip
+    assert code == 2
+    _one_sentence(err)
+    assert f"settings file '{exp / 'search.json'}' " in err and culprit in err
+    assert (exp / "search.json").read_text() == text  # nothing rewritten

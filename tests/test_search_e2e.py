@@ -117,3 +117,14 @@ def test_experiment_folder_layout(demo_search: Path) -> None:
     assert (demo_search / "ray" / "session-0").is_dir()
     settings = json.loads((demo_search / "search.json").read_text())
     assert settings["trials"] == 6 and len(settings["sessions"]) == 1
+
+
+def test_trial_columns_are_exactly_the_documented_ones(demo_search: Path) -> None:
+    """Every column the Recorder writes, besides the cfg_* / final_* families, is documented
+    in ``results.TRIAL_COLUMNS``, and every documented one is written."""
+    columns = set(results.read_trials(demo_search).columns)
+    families = (results.CFG_PREFIX, results.FINAL_PREFIX)
+    plain = {c for c in columns if c in results.TRIAL_COLUMNS or not c.startswith(families)}
+    assert plain == set(results.TRIAL_COLUMNS)  # final_value is documented, final_<x> are not
+    assert any(c.startswith(results.CFG_PREFIX) for c in columns)
+    assert any(c.startswith(results.FINAL_PREFIX) for c in columns)

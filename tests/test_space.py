@@ -38,6 +38,18 @@ def test_task_spaces_load_with_the_default_backbones(task: str) -> None:
     assert _backbones(SPACES / f"{task}.yaml") == TASK_BACKBONES
 
 
+def test_every_trial_config_carries_the_epoch_horizon(tmp_path: Path) -> None:
+    """A space that leaves ``epochs`` at the default still gives each trial its epoch count, so
+    a trial ASHA stops early is never mistaken for a complete one."""
+    from lssat.config import TrialConfig
+
+    path = tmp_path / "no_epochs.yaml"
+    path.write_text("task: deepfake\nparams:\n  lr: {low: 1.0e-4, high: 1.0e-2, log: true}\n")
+    space = load_space(path, "deepfake")
+    assert "epochs" not in space.fixed
+    assert space.config({"lr": 1e-3})["epochs"] == space.epochs == TrialConfig.epochs
+
+
 def test_demo_and_large_spaces() -> None:
     demo = load_space(SPACES / "demo.yaml", "deepfake")
     assert _backbones(SPACES / "demo.yaml") <= DEMO_BACKBONES

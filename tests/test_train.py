@@ -12,8 +12,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from lssat.checkpoint import save_checkpoint
 from lssat.config import TrialConfig
-from lssat.errors import NonFiniteLossError
+from lssat.errors import DataError, NonFiniteLossError
+from lssat.model import build
 from lssat.train import run_trial
 from lssat.trial_data import TrialData
 
@@ -121,6 +123,20 @@ def test_resume_from_an_interrupted_vit_trial(tmp_path: Path) -> None:
     assert [m["epoch"] for m in resumed] == [2]
     for key in ("train_loss", "train_loss_aux", "lr", "val_loss", "val_auc"):
         assert resumed[0][key] == full[1][key], key
+
+
+def test_checkpoint_without_an_entry_is_a_data_error(tmp_path: Path) -> None:
+    """A ``state.pt`` lacking the scheduler names the file and the key, not a bare KeyError."""
+    config = _config()
+    model = build(config)
+    optimizer = torch.optim.AdamW(model.parameters())
+    path = save_checkpoint(
+        tmp_path / "ckpt",
+        {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 1},
+    )
+    with pytest.raises(DataError) as info:
+        run_trial(config, _data(), lambda m, c: None, checkpoint_dir=tmp_path / "ckpt")
+    assert repr(str(path)) in str(info.value) and "'scheduler'" in str(info.value)
 
 
 class NaNAfter(nn.Module):

@@ -12,6 +12,7 @@ Prepared through the same pipeline and shard format as real data and cached.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -46,12 +47,17 @@ def default_cache_dir() -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "lssat-search"
 
 
+@functools.cache
 def lfw_faces() -> np.ndarray:
-    """The 100 real faces of ``skimage.data.lfw_subset()`` as uint8 ``[100, 25, 25]``."""
+    """The 100 real faces of ``skimage.data.lfw_subset()`` as uint8 ``[100, 25, 25]``.
+
+    Loaded once per process and shared: the array is read-only (copy it to modify it).
+    """
     from skimage import data
 
-    faces = data.lfw_subset()[:N_FACES]
-    return np.round(faces * 255).astype(np.uint8)
+    faces = np.round(data.lfw_subset()[:N_FACES] * 255).astype(np.uint8)
+    faces.flags.writeable = False
+    return faces
 
 
 class DemoSource(Source):

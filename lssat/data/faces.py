@@ -23,6 +23,11 @@ class Skip(Exception):
     """A source item (or frame) that cannot be used; the message is the reason."""
 
 
+def image_files(folder: Path) -> list[Path]:
+    """Image files directly in ``folder`` (by suffix), in name order."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def to_rgb(image: np.ndarray) -> np.ndarray:
     """uint8 ``[H, W]`` / ``[H, W, 1]`` / ``[H, W, 3]`` / ``[H, W, 4]`` -> ``[H, W, 3]``.
 
@@ -154,21 +159,3 @@ def load_boxes(path: Path) -> dict[tuple[str, int], Box]:
             raise DataError(f"face box file {path} line {n} has a box of width/height <= 0")
         boxes[(Path(row["path"]).as_posix(), frame)] = box  # type: ignore[assignment]
     return boxes
-
-
-class FaceCropper:
-    """Turns a full image into a face crop: user box, else Haar detection, else Skip."""
-
-    def __init__(self, size: int, margin: float, boxes: dict[tuple[str, int], Box] | None):
-        self.size = size
-        self.margin = margin
-        self.boxes = boxes or {}
-        self.detector = FaceDetector()
-
-    def __call__(self, image: np.ndarray, rel: str, frame: int = -1) -> np.ndarray:
-        box = self.boxes.get((rel, frame))
-        if box is None:
-            box = self.detector(image)
-        if box is None:
-            raise Skip("no face found")
-        return crop_square(image, box, self.margin, self.size)

@@ -76,10 +76,6 @@ class ShardDataset(Dataset):
             for j in range(len(pos))
         ]
 
-    def labels(self) -> np.ndarray:
-        """Labels of the rows, ``[N]`` (``[N, K]`` multilabel), without touching images."""
-        return self.data.labels[self.indices]
-
 
 def subset(indices: np.ndarray, n: int, seed: int, stream: int) -> np.ndarray:
     """A deterministic random subset of ``n`` indices (all when n == 0 or n >= len), sorted."""
@@ -111,10 +107,10 @@ def load_trial_data(
     train = data.indices("train")
     if not len(train):
         raise DataError(f"dataset {data.path} has no train rows")
-    val_split = "val" if len(data.indices("val")) else "test"
-    val = data.indices(val_split)
-    if not len(val):
+    val_split = data.meta["val_split"]  # "val", "test" (no val rows) or None (neither)
+    if val_split is None:
         raise DataError(f"dataset {data.path} has neither val nor test rows to validate on")
+    val = data.indices(val_split)
     test = data.indices("test") if val_split == "val" else np.zeros(0, np.int64)
     train = subset(train, config.train_subset, config.seed, 0)
     val = subset(val, config.val_subset, config.seed, 1)

@@ -111,6 +111,19 @@ def fingerprint(source: Source, items: list[Item]) -> dict[str, Any]:
 
 
 def _check_out(out: Path, fp: dict[str, Any], overwrite: bool) -> None:
+    """Refuse a foreign or differently prepared ``out``; create it and write the fingerprint.
+
+    An ``out`` the OS refuses (a file in the way, no permission) is a DataError naming it.
+    """
+    try:
+        _claim_out(out, fp, overwrite)
+    except OSError as exc:
+        raise DataError(
+            f"output folder {out} (--out) cannot be used: {exc.strerror or exc}"
+        ) from None
+
+
+def _claim_out(out: Path, fp: dict[str, Any], overwrite: bool) -> None:
     fp_path = out / FINGERPRINT_FILE
     if overwrite:
         for name in (META_FILE, FINGERPRINT_FILE):

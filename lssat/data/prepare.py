@@ -8,6 +8,7 @@ Bad input: one sentence on stderr, exit code 2.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -18,16 +19,43 @@ DATASETS = ("faceforensics", "celeba", "affectnet", "folder")
 
 
 def _fraction(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"{text} is not a fraction in [0, 1)")
     return value
 
 
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
 def _positive(text: str) -> int:
-    value = int(text)
+    value = _int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _count(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
+    return value
+
+
+def _margin(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0.0):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number of 0 or more")
     return value
 
 
@@ -56,15 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--root", type=Path, required=True, help="the raw dataset folder")
         p.add_argument("--out", type=Path, required=True, help="the prepared output folder")
         p.add_argument("--size", type=_positive, default=224, help="face crop side in px (224)")
-        p.add_argument("--limit", type=int, default=0, help="at most N items per split (0 = all)")
-        p.add_argument("--workers", type=int, default=0, help="decoding processes (0 = in-process)")
+        p.add_argument(
+            "--limit", type=_count, default=0, help="at most N items per split (0 = all)"
+        )
+        p.add_argument(
+            "--workers", type=_count, default=0, help="decoding processes (0 = in-process)"
+        )
         p.add_argument(
             "--overwrite", action="store_true", help="discard an earlier prepare in --out"
         )
         p.add_argument("--quiet", action="store_true", help="no progress bar")
         p.add_argument(
             "--margin",
-            type=float,
+            type=_margin,
             default=0.2,
             help="crop margin around a face box, as a fraction of its side (0.2)",
         )

@@ -175,7 +175,8 @@ class PreparedDataset:
         if not self.path.is_dir():
             raise DataError(f"prepared dataset {self.path} does not exist or is not a folder")
         self.meta = read_json(self.path / META_FILE, "dataset meta file")
-        for key in ("format", "size", "shards", "task", "label_kind", "classes", "groups"):
+        keys = ("format", "size", "shards", "task", "label_kind", "classes", "groups", "val_split")
+        for key in keys:
             if key not in self.meta:
                 raise DataError(f"dataset meta file {self.path / META_FILE} lacks key {key!r}")
         if self.meta["format"] != FORMAT or self.meta.get("format_version") != FORMAT_VERSION:

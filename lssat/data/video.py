@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lssat.data.faces import IMAGE_SUFFIXES, Skip, read_image
+from lssat.data.faces import Skip, image_files, read_image
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 # FFmpeg's own log lines ("moov atom not found") would break the progress bar; a bad video
@@ -26,16 +26,11 @@ def even_indices(total: int, count: int) -> list[int]:
     return sorted({int(round(v)) for v in np.linspace(0, total - 1, count)})
 
 
-def frame_files(folder: Path) -> list[Path]:
-    """Image files of a frame folder, in name order."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 def read_frames(path: Path, count: int) -> Iterator[tuple[int, np.ndarray | str]]:
     """Yield ``(frame_index, RGB [H, W, 3])`` for ``count`` evenly spaced frames, or
     ``(frame_index, reason)`` for a frame that cannot be decoded; Skip for an unusable video."""
     if path.is_dir():
-        files = frame_files(path)
+        files = image_files(path)
         if not files:
             raise Skip("frame folder holds no images")
         for i in even_indices(len(files), count):

@@ -35,6 +35,7 @@ from lssat.descriptors.registry import (
     get,
 )
 from lssat.errors import ConfigError
+from lssat.masking import patchify
 
 _VAR_STD_MAX = 127.5  # largest standard deviation of values in 0..255
 
@@ -97,14 +98,6 @@ def normalize(desc_map: torch.Tensor, name: str, **params: Any) -> torch.Tensor:
         top = torch.tensor(spec.max_codes(**p), dtype=desc_map.dtype, device=desc_map.device)
         out = desc_map / top.view(1, -1, 1, 1)
     return torch.nan_to_num(out, nan=0.0).clamp(0.0, 1.0)
-
-
-def patchify(x: torch.Tensor, p: int) -> torch.Tensor:
-    """``[B, C, H, W]`` -> ``[B, (H/p)*(W/p), p*p*C]`` (row-major patches, channel last)."""
-    B, C, H, W = x.shape
-    h, w = H // p, W // p
-    x = x.reshape(B, C, h, p, w, p).permute(0, 2, 4, 3, 5, 1)
-    return x.reshape(B, h * w, p * p * C)
 
 
 def _codes(desc_map: torch.Tensor) -> torch.Tensor:

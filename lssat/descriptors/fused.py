@@ -75,24 +75,13 @@ def backend(name: str) -> Iterator[None]:
 
 
 @dataclass(frozen=True)
-class _Tap:
-    """One neighbour: floor offsets into the padded image, and whether each axis interpolates."""
-
-    kr: int
-    kc: int
-    row_frac: bool
-    col_frac: bool
-    outside: bool
-
-
-@dataclass(frozen=True)
 class _Spec:
     P: int
     method: str
     pad: int
     H: int
     W: int
-    taps: tuple[_Tap, ...]
+    taps: tuple[_lbp.Tap, ...]
 
 
 @functools.lru_cache(maxsize=64)
@@ -101,25 +90,17 @@ def _spec(
 ) -> tuple[_Spec, torch.Tensor, torch.Tensor]:
     """Static plan + per-row ``dr`` ``[P, H, 1]`` and per-column ``dc`` ``[P, 1, W]`` on
     ``device`` (float64, as scikit-image computes them; unused entries are 0)."""
-    rr, cc = _lbp.offsets(P, R)
-    outside, pad = _lbp.padding(rr, cc, H, W)
+    pad, taps = _lbp.taps(P, R, H, W)
     dr = np.zeros((P, H))
     dc = np.zeros((P, W))
-    taps = []
-    for i in range(P):
-        if outside[i]:
-            taps.append(_Tap(0, 0, False, False, True))
-            continue
-        kr, kc = int(np.floor(rr[i])), int(np.floor(cc[i]))
-        row_frac, col_frac = bool(rr[i] != kr), bool(cc[i] != kc)
-        if row_frac:
-            dr[i], kr = _lbp.fractions(0, H, rr[i])
-        if col_frac:
-            dc[i], kc = _lbp.fractions(0, W, cc[i])
-        taps.append(_Tap(kr, kc, row_frac, col_frac, False))
+    for i, tap in enumerate(taps):
+        if tap.row_frac and not tap.outside:
+            dr[i] = _lbp.fractions(0, H, tap.rr)
+        if tap.col_frac and not tap.outside:
+            dc[i] = _lbp.fractions(0, W, tap.cc)
     dr_t = torch.from_numpy(dr).to(device)[:, :, None]
     dc_t = torch.from_numpy(dc).to(device)[:, None, :]
-    return _Spec(P, method, pad, H, W, tuple(taps)), dr_t, dc_t
+    return _Spec(P, method, pad, H, W, taps), dr_t, dc_t
 
 
 def _kernel(xp: torch.Tensor, dr: torch.Tensor, dc: torch.Tensor, spec: _Spec) -> torch.Tensor:

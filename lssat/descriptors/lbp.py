@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lssat.descriptors.kirsch import work_dtype
+
 METHODS = ("default", "ror", "uniform", "nri_uniform", "var")
 P_RANGE = (4, 24)
 TIE_SLACK = 2.0**-22  # float32 path: sample >= centre * (1 - slack); see _neighbour_values
@@ -105,11 +107,23 @@ def codes_from_bits(bits: list[torch.Tensor], P: int, method: str) -> torch.Tens
     for i in reversed(range(P)):  # the last assignment wins: the lowest index
         first_one = torch.where(bits[i] == 1, i, first_one)
         first_zero = torch.where(bits[i] == 0, i, first_zero)
+    return _nri_value(n_ones, changes <= 2, first_one, first_zero, P)
+
+
+def _nri_value(
+    n_ones: torch.Tensor,
+    uniform: torch.Tensor,
+    first_one: torch.Tensor,
+    first_zero: torch.Tensor,
+    P: int,
+) -> torch.Tensor:
+    """skimage's ``nri_uniform`` code from the number of ones, the uniformity test and the
+    lowest indices of a one and of a zero (either may be anything where it does not exist)."""
     rot = torch.where(first_one == 0, n_ones - first_zero, P - first_one)
     value = 1 + (n_ones - 1) * P + rot
     value = torch.where(n_ones == 0, 0, value)
     value = torch.where(n_ones == P, P * (P - 1) + 1, value)
-    return torch.where(changes <= 2, value, P * (P - 1) + 2)
+    return torch.where(uniform, value, P * (P - 1) + 2)
 
 
 @functools.lru_cache(maxsize=64)
@@ -204,15 +218,40 @@ def padding(rr: np.ndarray, cc: np.ndarray, H: int, W: int) -> tuple[np.ndarray,
     return outside, max(1, int(math.ceil(inside.max())) if inside.size else 1)
 
 
-def fractions(start: int, stop: int, offset: float) -> tuple[np.ndarray, int]:
+def fractions(start: int, stop: int, offset: float) -> np.ndarray:
     """Per-position fractional part ``(k + offset) - floor(k + offset)`` for k in [start, stop)
-    (float64, as scikit-image computes it) and the common integer floor offset."""
+    (float64, as scikit-image computes it)."""
     pos = np.arange(start, stop, dtype=np.float64) + offset
     low = np.floor(pos)
-    shift = low - np.arange(start, stop, dtype=np.float64)
-    if not np.all(shift == shift[0]):  # cannot happen for 5-decimal offsets
-        raise RuntimeError(f"LBP offset {offset} has no common integer floor")
-    return pos - low, int(shift[0])
+    if not np.all(low - np.arange(start, stop) == math.floor(offset)):
+        raise RuntimeError(f"LBP offset {offset} has no common integer floor")  # 5 decimals: never
+    return pos - low
+
+
+@dataclass(frozen=True)
+class Tap:
+    """How neighbour ``i`` is sampled: its offsets ``(rr, cc)``, their floors ``(kr, kc)``,
+    which axes interpolate, or ``outside`` (every sample beyond the image: 0)."""
+
+    rr: float
+    cc: float
+    kr: int
+    kc: int
+    row_frac: bool
+    col_frac: bool
+    outside: bool
+
+
+def taps(P: int, R: float, H: int, W: int) -> tuple[int, tuple[Tap, ...]]:
+    """``(pad, taps)``: the zero padding and the P neighbours' sampling, as scikit-image
+    places them on an ``H x W`` image (shared by the eager and the compiled LBP)."""
+    rr, cc = offsets(P, R)
+    outside, pad = padding(rr, cc, H, W)
+    out = []
+    for r, c, away in zip(rr.tolist(), cc.tolist(), outside.tolist(), strict=True):
+        kr, kc = math.floor(r), math.floor(c)
+        out.append(Tap(r, c, kr, kc, r != kr, c != kc, bool(away)))
+    return pad, tuple(out)
 
 
 def _scalars(offset: float) -> tuple[float, float]:
@@ -222,8 +261,7 @@ def _scalars(offset: float) -> tuple[float, float]:
 
 @functools.lru_cache(maxsize=32)
 def _plan(P: int, R: float, H: int, W: int, device: torch.device, dtype: torch.dtype) -> _Plan:
-    rr, cc = offsets(P, R)
-    outside, pad = padding(rr, cc, H, W)
+    pad, all_taps = taps(P, R, H, W)
     Hp, Wp = H + 2 * pad, W + 2 * pad
 
     def vec(values: np.ndarray) -> torch.Tensor:
@@ -232,28 +270,24 @@ def _plan(P: int, R: float, H: int, W: int, device: torch.device, dtype: torch.d
     groups: list[_Group] = []
     group_of: dict[float, int] = {}
     neighbours = []
-    for i in range(P):
-        if outside[i]:
+    for i, tap in enumerate(all_taps):
+        if tap.outside:
             neighbours.append(_Neighbour(i, 0, 0, None, None, None, outside=True))
             continue
-        row_frac = rr[i] != np.floor(rr[i])
-        col_frac = cc[i] != np.floor(cc[i])
-        kr, kc = int(np.floor(rr[i])), int(np.floor(cc[i]))
         row_w = row_s = None
-        if row_frac:
-            dr, kr = fractions(0, H, rr[i])
+        if tap.row_frac:
+            dr = fractions(0, H, tap.rr)
             row_w = (vec(np.repeat(1 - dr, Wp)), vec(np.repeat(dr, Wp)))
-            row_s = _scalars(rr[i])
+            row_s = _scalars(tap.rr)
         group = None
-        if col_frac:
-            if cc[i] not in group_of:
-                dc, gkc = fractions(-pad, W + pad, cc[i])
-                group_of[cc[i]] = len(groups)
+        if tap.col_frac:
+            if tap.cc not in group_of:
+                dc = fractions(-pad, W + pad, tap.cc)
+                group_of[tap.cc] = len(groups)
                 col_w = (vec(np.tile(1 - dc, Hp)), vec(np.tile(dc, Hp)))
-                groups.append(_Group(gkc, col_w, _scalars(cc[i])))
-            group = group_of[cc[i]]
-            kc = groups[group].kc
-        neighbours.append(_Neighbour(i, kr, kc, row_w, row_s, group))
+                groups.append(_Group(tap.kc, col_w, _scalars(tap.cc)))
+            group = group_of[tap.cc]
+        neighbours.append(_Neighbour(i, tap.kr, tap.kc, row_w, row_s, group))
     return _Plan(H, W, pad, tuple(neighbours), tuple(groups))
 
 
@@ -362,10 +396,6 @@ def _neighbour_values(
             spare.append(cache.pop(nb.group)[0])
 
 
-def _work_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 def lbp(gray: torch.Tensor, P: int = 8, R: float = 1.0, method: str = "uniform") -> torch.Tensor:
     """LBP map ``[B, 1, H, W]`` of grey images ``[B, 1, H, W]`` (codes as float values).
 
@@ -379,7 +409,7 @@ def lbp(gray: torch.Tensor, P: int = 8, R: float = 1.0, method: str = "uniform")
     x = gray[:, 0]
     if method == "var":
         return _lbp_var(x, P, R).to(gray.dtype).unsqueeze(1)
-    work = _work_dtype(gray.dtype)
+    work = work_dtype(gray.dtype)
     x = x.to(work)
     plan = _plan(P, float(R), H, W, x.device, work)
     Wp, pad = plan.Wp, plan.pad
@@ -430,14 +460,9 @@ def _from_planes(planes: torch.Tensor, P: int, method: str) -> torch.Tensor:
     uniform = changes <= 2
     if method == "uniform":
         return torch.where(uniform, n_ones, P + 1)
-    n_ones = n_ones.long()
     first_one = planes.to(torch.uint8).argmax(0)
     first_zero = torch.logical_not(planes).to(torch.uint8).argmax(0)
-    rot = torch.where(first_one == 0, n_ones - first_zero, P - first_one)
-    value = 1 + (n_ones - 1) * P + rot
-    value = torch.where(n_ones == 0, 0, value)
-    value = torch.where(n_ones == P, P * (P - 1) + 1, value)
-    return torch.where(uniform, value, P * (P - 1) + 2)
+    return _nri_value(n_ones.long(), uniform, first_one, first_zero, P)
 
 
 def _lbp_var(x: torch.Tensor, P: int, R: float) -> torch.Tensor:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, resolve_model_data_config
 
 from lssat.errors import ConfigError
 from lssat.model.backbone import Backbone, create_backbone
@@ -55,9 +55,8 @@ def build(config: Any, num_outputs: int | None = None) -> LSSATModel:
     else:
         grid = (config.img_size // config.patch_size,) * 2
         net = DenseMAE(backbone, grid, dim, config.decoder_dim, config.decoder_depth)
-    cfg = getattr(backbone.model, "pretrained_cfg", None) or {}
-    mean = tuple(cfg.get("mean", IMAGENET_DEFAULT_MEAN))
-    std = tuple(cfg.get("std", IMAGENET_DEFAULT_STD))
-    if len(mean) != 3 or len(std) != 3:
+    data_cfg = resolve_model_data_config(backbone.model)
+    mean, std = tuple(data_cfg["mean"]), tuple(data_cfg["std"])
+    if len(mean) != 3 or len(std) != 3:  # e.g. a one-channel model's statistics
         mean, std = IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
     return LSSATModel(config, net, task, mean, std)

@@ -20,8 +20,9 @@ from timm.models.convnext import ConvNeXtBlock
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from lssat.masking import PatchMask, mask_to_grid
+from lssat.masking import PatchMask, mask_to_grid, upsample_mask
 from lssat.model.backbone import Backbone
+from lssat.model.base import MaskedNet
 
 
 class ConvDecoder(nn.Module):
@@ -79,7 +80,7 @@ def frozen_bn_stats(modules: list[_BatchNorm]) -> Iterator[None]:
             m.momentum = momentum
 
 
-class DenseMAE(nn.Module):
+class DenseMAE(MaskedNet):
     """A timm CNN (or NHWC hierarchical model) with a dense masked pass and its full pass."""
 
     def __init__(
@@ -94,7 +95,7 @@ class DenseMAE(nn.Module):
         self.encoder = backbone.model
         self.grid = grid
         self.final_channels_last = backbone.final_channels_last
-        self._keep: torch.Tensor | None = None  # [B, 1, gh, gw] while the masked pass runs
+        self._mask: torch.Tensor | None = None  # [B, L] (1 = removed) while the masked pass runs
         self.masked_stages: list[str] = []
         for st in backbone.stages:
             h, w = st.size
@@ -119,38 +120,23 @@ class DenseMAE(nn.Module):
     def _stage_hook(
         self, channels_last: bool, _module: nn.Module, _inp: object, out: torch.Tensor
     ) -> torch.Tensor | None:
-        if self._keep is None:
+        if self._mask is None:
             return None
         h, w = (out.shape[1], out.shape[2]) if channels_last else (out.shape[2], out.shape[3])
-        keep = self._keep.repeat_interleave(h // self.grid[0], 2)
-        keep = keep.repeat_interleave(w // self.grid[1], 3).to(out.dtype)
+        keep = (1.0 - upsample_mask(self._mask, self.grid, (h, w))).to(out.dtype)
         if channels_last:
             keep = keep.permute(0, 2, 3, 1)
         return out * keep
 
-    def full(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, 3, H, W]`` -> logits ``[B, K]``."""
-        return self.encoder.forward_head(self.encoder.forward_features(x))
-
     def masked(self, x: torch.Tensor, pm: PatchMask) -> torch.Tensor:
         """``[B, 3, H, W]`` and a mask -> per-patch prediction ``[B, L, D]``."""
-        keep = 1.0 - mask_to_grid(pm.mask, self.grid)
-        h, w = x.shape[-2:]
-        pixel_keep = keep.repeat_interleave(h // self.grid[0], 2)
-        x = x * pixel_keep.repeat_interleave(w // self.grid[1], 3).to(x.dtype)
-        self._keep = keep
+        x = x * (1.0 - upsample_mask(pm.mask, self.grid, tuple(x.shape[-2:]))).to(x.dtype)
+        self._mask = pm.mask
         try:
             with frozen_bn_stats(self._bns):
                 feats = self.encoder.forward_features(x)
         finally:
-            self._keep = None
+            self._mask = None
         if self.final_channels_last:
             feats = feats.permute(0, 3, 1, 2)
         return self.decoder(feats, pm.mask)
-
-    def no_weight_decay(self) -> set[str]:
-        """Parameter names (relative to this module) exempt from weight decay."""
-        names = {f"encoder.{n}" for n in getattr(self.encoder, "no_weight_decay", set)()}
-        if self.decoder is not None:
-            names.add("decoder.mask_token")
-        return names

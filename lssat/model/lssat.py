@@ -50,9 +50,8 @@ class LSSATModel(nn.Module):
         self.num_patches = self.grid[0] * self.grid[1]
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1) * 255, persistent=False)
-        self.uses_aux = config.aux_weight > 0
         self.desc_params = config.descriptor_params()
-        desc_in = (self.uses_aux and config.mask_input == "descriptor") or (
+        desc_in = (config.uses_aux and config.mask_input == "descriptor") or (
             config.classify_input == "descriptor"
         )
         self.adapter = (
@@ -74,10 +73,15 @@ class LSSATModel(nn.Module):
         when an adapter feeds it to the encoder); the descriptor is computed without gradients,
         in float32, on the batch's device, from the un-normalised grey image."""
         size = self.config.img_size
-        if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != (size, size):
+        if (
+            images.dtype != torch.uint8
+            or images.ndim != 4
+            or images.shape[1] != 3
+            or tuple(images.shape[-2:]) != (size, size)
+        ):
             raise DataError(
-                f"batch 'image' has shape {tuple(images.shape)}; the model expects "
-                f"[B, 3, {size}, {size}] uint8 (config img_size {size})"
+                f"batch 'image' has shape {tuple(images.shape)} and dtype {images.dtype}; the "
+                f"model expects [B, 3, {size}, {size}] torch.uint8 (config img_size {size})"
             )
         out = {"rgb": (images.float() - self.mean) / self.std}
         if descriptor:
@@ -124,7 +128,7 @@ class LSSATModel(nn.Module):
         return (per_patch * mask).sum() / mask.sum().clamp_min(1.0)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        masked = self.training and self.uses_aux
+        masked = self.training and self.config.uses_aux
         x = self.prepare(batch["image"], self._needs_descriptor(masked))
         out: dict[str, torch.Tensor] = {}
         w = float(self.config.aux_weight)
@@ -150,7 +154,7 @@ class LSSATModel(nn.Module):
     ) -> dict[str, torch.Tensor] | None:
         """Masked pass on ``images`` for pictures: ``pred``/``target`` ``[B, L, D]``, ``mask``
         ``[B, L]``, ``rgb`` ``[B, 3, S, S]`` normalised. None without a decoder."""
-        if not self.uses_aux:
+        if not self.config.uses_aux:
             return None
         x = self.prepare(images, self._needs_descriptor(True))
         pred, target, pm = self.masked_pass(x, generator)

@@ -9,6 +9,7 @@ from timm.models.vision_transformer import Block, VisionTransformer
 from torch import nn
 
 from lssat.masking import PatchMask, gather_tokens
+from lssat.model.base import MaskedNet
 
 
 class TransformerDecoder(nn.Module):
@@ -65,7 +66,7 @@ def _init_linear(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-class ViTMAE(nn.Module):
+class ViTMAE(MaskedNet):
     """A timm ``VisionTransformer`` with an MAE masked pass and its normal full pass."""
 
     def __init__(
@@ -94,10 +95,6 @@ class ViTMAE(nn.Module):
             else None
         )
 
-    def full(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, 3, H, W]`` -> logits ``[B, K]``."""
-        return self.encoder.forward_head(self.encoder.forward_features(x))
-
     def masked(self, x: torch.Tensor, pm: PatchMask) -> torch.Tensor:
         """``[B, 3, H, W]`` and a mask -> per-patch prediction ``[B, L, D]``."""
         e = self.encoder
@@ -110,10 +107,3 @@ class ViTMAE(nn.Module):
         else:
             x = e.blocks(x)
         return self.decoder(e.norm(x), pm.ids_restore)
-
-    def no_weight_decay(self) -> set[str]:
-        """Parameter names (relative to this module) exempt from weight decay."""
-        names = {f"encoder.{n}" for n in getattr(self.encoder, "no_weight_decay", set)()}
-        if self.decoder is not None:
-            names.add("decoder.mask_token")
-        return names

@@ -7,12 +7,13 @@ out of train)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lssat.data.faces import IMAGE_SUFFIXES, Skip, read_image
+from lssat.data.faces import Skip, image_files
 from lssat.data.sources.base import SPLIT_DIRS, Exclude, ImageSource, Item, Output, hash_split
 from lssat.data.sources.folder import images_under
 from lssat.errors import DataError
@@ -99,7 +100,7 @@ class AffectNetSource(ImageSource):
                     raise DataError(
                         f"AffectNet root {self.root} lacks folder {d}/{need.name}; {LAYOUT}"
                     )
-            files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            files = image_files(images)
             if not files:
                 raise DataError(f"AffectNet folder {images} holds no images; {LAYOUT}")
             for f in files:
@@ -146,10 +147,7 @@ class AffectNetSource(ImageSource):
             raise Exclude(
                 f"class {AFFECTNET_CLASSES[label]} left out (--classes {self.num_classes})"
             )
-        if not item.path or not item.path.is_file():
-            raise Skip("missing file")
-        image = read_image(item.path)
-        return Output([("", self.face(image, item.key))], label)
+        return super().process(dataclasses.replace(item, label=label))
 
 
 def read_expression(path: Path) -> int:

@@ -154,8 +154,6 @@ class ImageSource(Source):
         return crop_square(image, box, self.margin, self.size)
 
     def process(self, item: Item) -> Output:
-        if "skip" in item.extra:
-            raise Skip(item.extra["skip"])
         if item.path is None or not item.path.is_file():
             raise Skip("missing file")
         image = read_image(item.path)
