@@ -36,27 +36,35 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
+def _fixed(args: argparse.Namespace) -> dict[str, object]:
+    """The one trial config both runs use (the search's ``fixed``, the bare run's config)."""
+    return {
+        "backbone": args.backbone, "img_size": args.img, "patch_size": 8, "batch_size": 32,
+        "epochs": args.epochs, "train_subset": args.train, "val_subset": args.val,
+        "aux_weight": args.aux, "decoder_dim": 64, "decoder_depth": 1, "checkpoint_every": 1,
+        "seed": 0,
+    }  # fmt: skip
+
+
 def _space(args: argparse.Namespace) -> str:
-    return f"""\
-task: deepfake
-trials: {args.trials}
-scheduler: {{grace_period: {args.epochs}, reduction_factor: 2}}
-fixed: {{backbone: {args.backbone}, img_size: {args.img}, patch_size: 8, batch_size: 32,
-        epochs: {args.epochs}, train_subset: {args.train}, val_subset: {args.val},
-        aux_weight: {args.aux}, decoder_dim: 64, decoder_depth: 1, checkpoint_every: 1,
-        seed: 0}}
-params: {{}}
-"""
+    import yaml
+
+    return yaml.safe_dump(
+        {
+            "task": "deepfake",
+            "trials": args.trials,
+            "scheduler": {"grace_period": args.epochs, "reduction_factor": 2},
+            "fixed": _fixed(args),
+            "params": {},
+        },
+        sort_keys=False,
+    )
 
 
 def _config(args: argparse.Namespace):
     from lssat.config import TrialConfig
 
-    return TrialConfig.from_dict(
-        dict(task="deepfake", backbone=args.backbone, img_size=args.img, patch_size=8,
-             batch_size=32, epochs=args.epochs, train_subset=args.train, val_subset=args.val,
-             aux_weight=args.aux, decoder_dim=64, decoder_depth=1, checkpoint_every=1, seed=0)
-    )  # fmt: skip
+    return TrialConfig.from_dict({"task": "deepfake", **_fixed(args)})
 
 
 def bare(args: argparse.Namespace, data: Path) -> dict[str, float]:
