@@ -384,6 +384,7 @@ class Recorder(Callback):
             "ended_at": _now(),
             "params": meta.get("params", {}),
             "session": int(meta.get("session", 0)),
+            "dataset": meta.get("dataset"),
             **results.config_columns(_full_config(live.config)),
             **results.final_columns({k: v for k, v in last.items() if k not in NOT_METRICS}),
         }

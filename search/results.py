@@ -72,6 +72,7 @@ TRIAL_COLUMNS: dict[str, str] = {
     "ended_at": "str: ISO-8601 UTC end",
     "params": "str: JSON of the parameters Optuna sampled (the searched subset of cfg_*)",
     "session": "int: search session that finished the trial (0 = first run, +1 per --resume)",
+    "dataset": "str: the prepared dataset's short name (its source, e.g. faceforensics, sbi)",
 }
 EPOCH_COLUMNS: dict[str, str] = {
     "schema_version": "int: version of this schema",

@@ -58,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", help="search-space YAML (default: spaces/TASK.yaml)")
     p.add_argument(
         "--data",
-        help="prepared dataset folder (default: the embedded demo for "
-        "deepfake; other tasks need one, see `python -m lssat.data.prepare`)",
+        help="prepared dataset folder, or demo:NAME for an embedded demo (demo:sbi, demo:swap "
+        "for deepfake; demo:faces, demo:digits for classify); default: demo:sbi for deepfake, "
+        "other tasks need one, see `python -m lssat.data.prepare`",
     )
     p.add_argument(
         "--trials",
@@ -218,6 +219,8 @@ def _ray_init(args: argparse.Namespace) -> Any:
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "1" if args.verbose else "0")
     import ray
 
+    if ray.is_initialized():  # the caller started Ray (search.demo) and will shut it down
+        return ray
     level = logging.INFO if args.verbose else logging.WARNING
     kwargs: dict[str, Any] = {"logging_level": level, "log_to_driver": bool(args.verbose)}
     if args.address is None:
@@ -240,6 +243,12 @@ def _ray_init(args: argparse.Namespace) -> Any:
         # a state snapshot that cannot be written (full disk): one line, not a traceback
         logging.getLogger("ray.tune.execution.experiment_state").addFilter(_one_line)
     return ray
+
+
+def ray_connected() -> bool:
+    """True when this process is already connected to Ray (without importing Ray)."""
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and ray.is_initialized())
 
 
 def _one_line(record: logging.LogRecord) -> bool:
@@ -349,7 +358,8 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
             )
         data = Path(settings["data"])
         if not data.is_dir():
-            data = resolve_data(None if settings.get("demo") else data, args.task).resolve()
+            again = settings.get("demo_data") or (None if settings.get("demo") else data)
+            data = resolve_data(again, args.task).resolve()
         budget = args.trials or int(settings["trials"])
         seed = int(settings["seed"])
         storage = settings.get("storage")
@@ -432,6 +442,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if ctx["resume"]:
         print(f"resuming: {finished} finished, {len(pending)} to run again, {new} new", flush=True)
+    ray_was_up = ray_connected()  # e.g. search.demo: one Ray for several searches, kept up
     ray = _ray_init(args) if num_samples > 0 else None  # a bad --address fails before any write
     try:
         if not ctx["resume"]:
@@ -439,7 +450,13 @@ def run(args: argparse.Namespace) -> int:
             for params in space.enqueue:
                 ref.study.enqueue_trial(params, skip_if_exists=True)
             space.dump(exp_dir / "space.yaml")
-        demo = bool(ctx["settings"].get("demo")) if ctx["resume"] else args.data is None
+        demo_data = (
+            ctx["settings"].get("demo_data")
+            if ctx["resume"]
+            else (args.data if str(args.data).startswith("demo:") else None)
+        )
+        demo = bool(ctx["settings"].get("demo")) if ctx["resume"] else demo_data is not None
+        demo = demo or (not ctx["resume"] and args.data is None)
         session_info = {
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "sampler_seed": ref.sampler_seed,
@@ -454,6 +471,7 @@ def run(args: argparse.Namespace) -> int:
                 "space_file": str(ctx["space_path"]),
                 "data": str(ctx["data"]),
                 "demo": demo,
+                "demo_data": demo_data,
                 "trials": budget,
                 "seed": seed,
                 "metric": space.metric,
@@ -469,7 +487,7 @@ def run(args: argparse.Namespace) -> int:
         if ray is not None:
             _tune(ray, args, ctx, ref, finished, pending, num_samples, session)
     finally:
-        if ray is not None:
+        if ray is not None and not ray_was_up:
             ray.shutdown()
     from search.summary import summarise
 
@@ -531,6 +549,7 @@ def _tune(
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
+    from lssat.data.resolve import dataset_name
     from lssat.descriptors import get_backend
     from search.provenance import git_commit, versions
     from search.recorder import Recorder, StopOnWriteError, disk_error
@@ -547,6 +566,7 @@ def _tune(
     )
     meta = {
         "data": str(ctx["data"]),
+        "dataset": dataset_name(ctx["data"]),
         "threads": threads_for(args.cpus_per_trial),
         "cpus": args.cpus_per_trial,
         "gpus": args.gpus_per_trial,
