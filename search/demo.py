@@ -95,8 +95,7 @@ def _tasks(spec: str) -> list[DemoTask]:
     unknown = [n for n in names if n not in by]
     if unknown or not names:
         raise ConfigError(
-            f"--tasks names {unknown[0] if unknown else 'nothing'!r}; "
-            f"choose from {', '.join(by)}"
+            f"--tasks names {unknown[0] if unknown else 'nothing'!r}; choose from {', '.join(by)}"
         )
     return [by[n] for n in dict.fromkeys(names)]
 

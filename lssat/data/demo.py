@@ -162,8 +162,12 @@ class DemoSource(Source):
         split_of = face_splits(self.seed)
         donors = _donors(split_of, self.seed)
         return [
-            Item(f"{kind}/lfw_{face:03d}", split_of[face], label,
-                 extra={"face": face, "donor": donors[face]})  # fmt: skip
+            Item(
+                f"{kind}/lfw_{face:03d}",
+                split_of[face],
+                label,
+                extra={"face": face, "donor": donors[face]},
+            )  # fmt: skip
             for face in range(N_FACES)
             for label, kind in ((0, "real"), (1, "fake"))
         ]
