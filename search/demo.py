@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
-import io
 import sys
 import time
 from collections.abc import Iterator
@@ -145,13 +144,8 @@ def _captured(log: Path, verbose: bool) -> Iterator[None]:
         yield
         return
     log.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(buf):
-            yield
-    finally:
-        with open(log, "a", encoding="utf-8") as fh:
-            fh.write(buf.getvalue())
+    with open(log, "a", encoding="utf-8", buffering=1) as fh, contextlib.redirect_stdout(fh):
+        yield
 
 
 class _Ray:

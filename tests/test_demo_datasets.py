@@ -82,3 +82,20 @@ def test_resolve_demo_names(cache: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         resolve_data("demo:faces", "deepfake")
     with pytest.raises(DataError, match="demo dataset 'nope' is unknown; built-in demos: sbi"):
         resolve_data("demo:nope", "deepfake")
+
+
+def test_lighting_groups(cache: Path, demo_data: Path) -> None:
+    """The lighting group: half the source images each side of the median grey level."""
+    for path in (demo_data, demo.demo_dataset(cache, name="faces")):
+        data = open_dataset(path)
+        assert data.meta["groups"] == ["lighting"]
+        assert data.meta["group_values"] == {"lighting": ["dark", "bright"]}
+        assert set(np.unique(data.groups[:, 0])) == {0, 1}
+    light = demo.lighting(demo.lfw_faces())
+    assert light.sum() == 50
+    means = demo.lfw_faces().reshape(100, -1).mean(axis=1)
+    assert means[light == 1].min() > means[light == 0].max()
+    data = open_dataset(demo_data)  # every frame of a face carries that face's group
+    for i in range(0, len(data), 97):
+        assert data.groups[i, 0] == light[_face(data.key(i))]
+    assert open_dataset(demo.demo_dataset(cache, name="digits")).meta["groups"] == []

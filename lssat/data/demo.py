@@ -91,6 +91,18 @@ def sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
     return images, bunch.target.astype(np.int64)
 
 
+LIGHTING = ["dark", "bright"]  # group values: source image below / above the median grey level
+
+
+def lighting(images: np.ndarray) -> np.ndarray:
+    """Group index per image ``[N]``: 0 = darker than the set's median mean grey, 1 = brighter.
+
+    Not a demographic attribute (LFW-subset has none): a lighting group, so the demo's fairness
+    section (per-group and worst-group accuracy) has something real to measure."""
+    means = images.reshape(len(images), -1).mean(axis=1)
+    return (means > np.median(means)).astype(np.int64)
+
+
 def face_splits(seed: int) -> dict[int, str]:
     """Split of each of the 100 faces (seeded permutation, ``SPLIT_SIZES``)."""
     perm = np.random.default_rng(seed).permutation(N_FACES)
@@ -137,6 +149,8 @@ class DemoSource(Source):
         self.frames = frames
         self.manipulation = manipulation
         self.classes = ["real", "fake"]
+        self.groups = ["lighting"]
+        self.group_values = {"lighting": LIGHTING}
 
     def options(self) -> dict[str, Any]:
         return {"seed": self.seed, "frames": self.frames, "demo_version": DEMO_VERSION}
@@ -161,13 +175,15 @@ class DemoSource(Source):
     def list_items(self) -> list[Item]:
         split_of = face_splits(self.seed)
         donors = _donors(split_of, self.seed)
+        light = lighting(lfw_faces())
         return [
             Item(
                 f"{kind}/lfw_{face:03d}",
                 split_of[face],
                 label,
+                groups=(int(light[face]),),
                 extra={"face": face, "donor": donors[face]},
-            )  # fmt: skip
+            )
             for face in range(N_FACES)
             for label, kind in ((0, "real"), (1, "fake"))
         ]
@@ -263,7 +279,7 @@ class StillSource(Source):
                                                        "seed": self.seed}}  # fmt: skip
 
     def list_items(self) -> list[Item]:
-        _, labels = self.arrays()
+        images, labels = self.arrays()
         rng = np.random.default_rng([self.seed, 11])
         split = np.empty(len(labels), dtype=object)
         for cls in np.unique(labels):
@@ -273,8 +289,15 @@ class StillSource(Source):
             split[idx[:n_train]] = "train"
             split[idx[n_train : n_train + n_val]] = "val"
             split[idx[n_train + n_val :]] = "test"
+        light = lighting(images) if self.groups else None
         return [
-            Item(f"{self.classes[int(y)]}/{i:04d}", str(split[i]), int(y), extra={"i": i})
+            Item(
+                f"{self.classes[int(y)]}/{i:04d}",
+                str(split[i]),
+                int(y),
+                groups=(int(light[i]),) if light is not None else (),
+                extra={"i": i},
+            )
             for i, y in enumerate(labels)
         ]
 
@@ -293,6 +316,8 @@ class FacesSource(StillSource):
     def __init__(self, seed: int = 0, size: int = SIZE):
         super().__init__(seed, size)
         self.classes = ["non_face", "face"]
+        self.groups = ["lighting"]
+        self.group_values = {"lighting": LIGHTING}
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         faces, others = _lfw()
