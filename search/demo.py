@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -156,13 +157,20 @@ class _Ray:
         self.ray: Any = None
 
     def ensure(self) -> None:
-        if self.ray is None:
+        """Start Ray unless this process is connected (a search that shut it down would show
+        here as a second start)."""
+        if self.ray is None or not self.ray.is_initialized():
             from search.run import _ray_init
 
             t0 = time.time()
             print("starting Ray (once for every task) ...", flush=True)
             ns = argparse.Namespace(address=None, verbose=self.verbose, no_dashboard=True)
             self.ray = _ray_init(ns)
+            # Tune logs an ERROR when it cannot reuse an idle actor for the next trial, then
+            # simply starts a new one: not an error of the demo, so keep it off the terminal
+            logging.getLogger("ray.tune.execution.tune_controller").addFilter(
+                lambda r: "Could not re-use actor" not in r.getMessage()
+            )
             print(f"Ray up in {time.time() - t0:.0f} s", flush=True)
 
     def close(self) -> None:
@@ -195,16 +203,29 @@ def final_available() -> bool:
     return importlib.util.find_spec("search.final") is not None
 
 
-def run_final(t: DemoTask, args: argparse.Namespace, ray: _Ray) -> str:
-    """The held-out final stage of the task's best configuration; a one-line status.
-
-    HOOK: ``search.final`` (the held-out stage) is called here once it exists.
-    """
+def run_final(t: DemoTask, args: argparse.Namespace, ray: _Ray) -> list[str]:
+    """The held-out final stage of the task's best configuration (``--final-seeds`` seeds,
+    scored once on the test split); its summary lines. Finished runs are not redone."""
     if args.final_seeds <= 0:
-        return "skipped (--final-seeds 0)"
+        return [f"{t.key}: held-out final stage skipped (--final-seeds 0)"]
     if not final_available():
-        return "not run: the held-out final stage (search.final) is not in this version"
-    return "not run: search.final is present but not wired into the demo yet"
+        return [f"{t.key}: held-out final stage not run: search.final is not in this version"]
+    from search import final
+
+    exp_dir = Path(args.results).expanduser().resolve() / t.task / t.demo
+    argv = [str(exp_dir), "--top-k", "1", "--seeds", str(args.final_seeds), "--no-dashboard"]
+    if (exp_dir / "final").is_dir():
+        argv.append("--resume")
+    fargs = final.build_parser().parse_args(argv + (["--verbose"] if args.verbose else []))
+    log = Path(args.results) / "demo-logs" / f"{t.demo}-final.log"
+    with _captured(log, args.verbose):
+        ctx = final.prepare(fargs)
+        if ctx["todo"]:
+            ray.ensure()
+        code = final.execute(ray.ray, ctx, fargs)
+    lines = final.summary_lines(exp_dir)
+    head = f"{t.key}: held-out final stage" + (f" (exit {code}, log {log})" if code else "")
+    return [head, *lines[1:]] if lines else [f"{head}: no result (log {log})"]
 
 
 def write_report(exp_dirs: list[Path], args: argparse.Namespace) -> tuple[Path, Any, list]:
@@ -259,13 +280,13 @@ def run(args: argparse.Namespace) -> int:
         for t in tasks:
             code = max(code, run_search(t, args, ray))
             exp_dirs.append(Path(args.results) / t.task / t.demo)
-        for t in tasks:
-            print(f"{t.key}: held-out final stage {run_final(t, args, ray)}", flush=True)
+        finals = [line for t in tasks for line in run_final(t, args, ray)]
     finally:
         ray.close()
     path, res, sections = write_report(exp_dirs, args)
     print(f"report: {path.resolve()}")
     print("\n".join(summary_lines(res, sections)))
+    print("\n".join(finals))
     print(f"demo done in {time.time() - t_start:.0f} s; results in {args.results}/, search "
           f"logs in {args.results}/demo-logs/")  # fmt: skip
     return code
