@@ -208,6 +208,10 @@ def _ray_init(args: argparse.Namespace) -> Any:
         # object manager, dashboard agent) to the loopback address instead of the host's IP.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # a reused actor waits this long for the previous trial's thread to end; Ray's 2 s default
+    # runs out on a loaded machine, and the next trial then errors before it starts (the
+    # Recorder never sees it): read by the trial actors, which inherit this environment
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "120")
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"  # a missing metric is a FAIL
     # our Recorder writes the results and the TensorBoard runs: no CSV/JSON/TBX copies from Ray
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
