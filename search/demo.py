@@ -171,6 +171,8 @@ class _Ray:
             logging.getLogger("ray.tune.execution.tune_controller").addFilter(
                 lambda r: "Could not re-use actor" not in r.getMessage()
             )
+            # "The `on_step_begin` operation took 0.7 s": Tune's own timing on a busy machine
+            logging.getLogger("ray.tune.utils.util").setLevel(logging.ERROR)
             print(f"Ray up in {time.time() - t0:.0f} s", flush=True)
 
     def close(self) -> None:
