@@ -118,9 +118,12 @@ def test_scheduler_none_means_no_early_stopping() -> None:
             "key 'params.lr.grid' is only used by sampler grid, but the sampler is 'random'",
         ),
         (
-            {"params": {"aux_weight": {"choices": [0.0, 0.5]},
-                        "descriptor": {"choices": ["lbp", "hog"],
-                                       "when": {"aux_weight": {"gt": 0}}}}},
+            {
+                "params": {
+                    "aux_weight": {"choices": [0.0, 0.5]},
+                    "descriptor": {"choices": ["lbp", "hog"], "when": {"aux_weight": {"gt": 0}}},
+                }
+            },
             "key 'params.descriptor' is conditional, so the grid's 4 points hold only 3",
         ),  # fmt: skip
     ],
