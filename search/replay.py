@@ -662,3 +662,33 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ------------------------------------------------------------- a trainable for bench/scale.py
+def make_trainable(table: Table, scale: float) -> Any:
+    """A Tune function trainable (imports no torch) that plays back the table's curve of the
+    configuration it is given, sleeping each recorded epoch time x ``scale``. Each report also
+    carries ``replay_start`` / ``replay_report`` (wall clock) and ``replay_sleep_s``, so the
+    driver's overhead can be measured from the epoch Parquet (see ``bench/scale.py``)."""
+    curves = {k: (list(c.values), [t * scale for t in c.times]) for k, c in table.configs.items()}
+    metric = table.metric
+
+    def replay_trial(config: dict[str, Any]) -> None:
+        import time as _time
+
+        from ray import tune
+
+        from search.searcher import META_KEY
+        from search.trainable import placement
+
+        start = _time.time()
+        values, times = curves[key(config[META_KEY]["params"])]
+        where = placement()
+        for epoch, (value, seconds) in enumerate(zip(values, times, strict=True), start=1):
+            _time.sleep(seconds)
+            tune.report(
+                {"epoch": epoch, metric: value, "epoch_time_s": seconds, "replay_start": start,
+                 "replay_report": _time.time(), "replay_sleep_s": seconds, **where}
+            )  # fmt: skip
+
+    return replay_trial
