@@ -156,3 +156,31 @@ def test_incomplete_grid_or_missing_folder_is_refused(
     assert replay.main([str(exp)]) == 2
     err = capsys.readouterr().err
     assert "holds 7 of the 8 grid configurations" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_search_efficiency_notebook_executes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """analysis/search_efficiency.ipynb runs headless on two tasks' replay CSVs."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    folders = []
+    for task in ("deepfake", "emotion"):
+        exp = replay.write_table(
+            tmp_path / task, {**SPACE, "task": task}, [
+                ({"lr": lr}, [i / 10, i / 10], [1.0, 1.0]) for i, lr in enumerate(LRS)
+            ])  # fmt: skip
+        assert replay.main([str(exp), "--seeds", "2", "--searchers", "random,tpe_asha"]) == 0
+        folders.append(str(exp / "replay"))
+    monkeypatch.setenv("LSSAT_REPLAY", ":".join(folders))
+    path = Path(__file__).resolve().parents[1] / "analysis" / "search_efficiency.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
+    outs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    text = "".join(o.get("text", "") for o in outs)
+    assert "2 replay(s): tasks deepfake, emotion" in text
+    assert "emotion: fraction of the grid's epochs to reach its top set" in text
+    assert sum("image/png" in o.get("data", {}) for o in outs) == 2
