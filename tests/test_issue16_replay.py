@@ -184,3 +184,34 @@ def test_search_efficiency_notebook_executes(
     assert "2 replay(s): tasks deepfake, emotion" in text
     assert "emotion: fraction of the grid's epochs to reach its top set" in text
     assert sum("image/png" in o.get("data", {}) for o in outs) == 2
+
+
+def test_scale_bench_accounting(tmp_path: Path) -> None:
+    """bench/scale.py's busy fraction and per-trial driver overhead on hand-made epoch rows:
+    2 GPUs, trials a (0-10 s) and b (0-4 s) first, c takes b's slot (first report at 7 s after
+    a 2 s first epoch: 1 s overhead)."""
+    import importlib.util
+
+    from search import results
+
+    spec = importlib.util.spec_from_file_location(
+        "scale", Path(__file__).resolve().parents[1] / "bench" / "scale.py"
+    )
+    scale = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scale)
+    rows = {  # trial: (start, [(report time, sleep)])
+        "a": (0.0, [(5.0, 5.0), (10.0, 5.0)]),
+        "b": (0.0, [(2.0, 2.0), (4.0, 2.0)]),
+        "c": (5.0, [(7.0, 2.0), (9.0, 2.0)]),
+    }
+    for n, (tid, (start, reps)) in enumerate(rows.items()):
+        ident = {"task": "deepfake", "experiment": "x", "trial_id": tid, "number": n}
+        results.write_epochs(tmp_path, ident, [
+            {"epoch": e + 1, "replay_start": start, "replay_report": r, "replay_sleep_s": s}
+            for e, (r, s) in enumerate(reps)
+        ])  # fmt: skip
+    m = scale.measure(tmp_path, gpus=2, t0=0.0)
+    assert m["trials_run"] == 3 and m["makespan_s"] == 10.0
+    assert m["busy"] == pytest.approx((10 + 4 + 4) / (2 * 10))
+    assert m["overhead_s"] == pytest.approx(1.0)  # b freed its slot at 4, c reported at 7 - 2
+    assert m["overhead_share"] == pytest.approx(1.0 / 6.0)
