@@ -32,7 +32,9 @@ extra=()
 low=(nice -n 19)
 if command -v taskset >/dev/null; then low+=(taskset -c "$CORE"); fi
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
-dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | head -c1)
+changed=$(git status --porcelain --untracked-files=no 2>/dev/null | wc -l || true)
+dirty=""
+[[ ${changed:-0} -gt 0 ]] && dirty=1
 
 for task in "${tasks[@]}"; do
     if ! "${low[@]}" "$PYTHON" -c "from lssat.data import resolve_data; resolve_data(None, '$task')" \
