@@ -466,6 +466,11 @@ def _check_grid(space: SearchSpace, raw: Mapping[str, Any]) -> None:
         return
     if not space.params:
         raise ConfigError(f"{path}: key 'sampler' is grid, but 'params' is empty")
+    if space.enqueue:
+        raise ConfigError(
+            f"{path}: key 'enqueue' cannot be combined with sampler grid (the grid already "
+            "trains every configuration once)"
+        )
     size = 1
     for p in space.params:
         if p.kind != "categorical" and not p.grid:

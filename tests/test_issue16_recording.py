@@ -102,6 +102,10 @@ def test_scheduler_none_means_no_early_stopping() -> None:
         ({"scheduler": ["none"]}, "key 'scheduler' must be a mapping"),
         ({"trials": 17}, "key 'trials' is 17, but the grid has only 16 points"),
         (
+            {"enqueue": [{"backbone": "resnet18"}]},
+            "key 'enqueue' cannot be combined with sampler grid",
+        ),
+        (
             {"params": {"lr": {"low": 1e-4, "high": 3e-3}}},
             "key 'params.lr' is a range; sampler grid needs its values as 'grid: [...]'",
         ),
