@@ -167,7 +167,9 @@ def test_celebdf_official_test_list(celebdf_root: Path, tmp_path: Path) -> None:
         videos.setdefault(int(data.video[i]), set()).add(video)
     assert all(len(v) == 1 for v in videos.values())
     assert {next(iter(v)) for v in videos.values()} == {
-        "Celeb-real/id0_0000.mp4", "YouTube-real/00000.mp4", "Celeb-synthesis/id0_id1_0000.mp4",
+        "Celeb-real/id0_0000.mp4",
+        "YouTube-real/00000.mp4",
+        "Celeb-synthesis/id0_id1_0000.mp4",
     }  # fmt: skip  (the unlisted videos are not in it)
     reasons = {s["item"]: s["reason"] for s in meta["skipped"]["list"]}
     assert reasons == {
