@@ -23,6 +23,7 @@ from lssat.weights import ENV, sha256_file, timm_kwargs
 from search.run import main as run_main
 from search.space import load_space
 from search.weights import (
+    describe,
     fetch,
     main,
     row_columns,
@@ -103,6 +104,7 @@ def test_space_backbones_and_pretrained_flags(
     demo = load_space(ROOT / "spaces" / "demo.yaml")
     assert not space_pretrained(demo)
     where, table = weights_table(demo, None)
+    assert "every trial trains from scratch" in describe(demo, where, table)  # the demo says so
     assert table == {} and row_columns({"backbone": "resnet18"}, table) == {
         "weights_source": None, "weights_sha256": None,
     }  # fmt: skip
