@@ -138,6 +138,17 @@ class FaceForensicsSource(VideoSource):
             "frames_per_video": self.frames,
         }
 
+    def _warn_shares(self, split_map: dict[str, str]) -> None:
+        """Warn when identity groups are too large for the 72/14/14 shares (a chained tree)."""
+        n = max(len(split_map), 1)
+        share = {s: sum(v == s for v in split_map.values()) / n for s in FALLBACK_FRACTIONS}
+        if any(abs(share[s] - f) > 0.05 for s, f in FALLBACK_FRACTIONS.items()):
+            shown = " / ".join(f"{s} {share[s]:.0%}" for s in FALLBACK_FRACTIONS)
+            self.warnings.append(
+                f"identity groups are large (target_source pairs chain many faces together): "
+                f"the videos split {shown} instead of 72/14/14"
+            )
+
     def split_roles(self) -> dict[str, str]:
         if self.split_source.startswith("official"):
             return {s: f"the official {s}.json pairs" for s in ("train", "val", "test")}
@@ -208,6 +219,7 @@ class FaceForensicsSource(VideoSource):
         split_map = self._split_map()
         if split_map is None:
             split_map = identity_splits([vid for _, _, vid in listed], FALLBACK_FRACTIONS)
+            self._warn_shares(split_map)
             self.split_source = (
                 "identity groups (no split JSON files found): union-find over target_source "
                 "pairs, groups assigned 72/14/14"
