@@ -204,7 +204,11 @@ def test_search_trials_load_the_folder_and_record_it(tmp_path: Path, demo_data: 
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     assert f"weights: ImageNet-pretrained from {weights} (1 backbone(s)" in log
-    rows = results.read_trials(tmp_path / "r").set_index("cfg_pretrained")
+    rows = results.read_trials(tmp_path / "r")
+    families = (results.CFG_PREFIX, results.FINAL_PREFIX)
+    plain = {c for c in rows.columns if c in results.TRIAL_COLUMNS or not c.startswith(families)}
+    assert plain == set(results.TRIAL_COLUMNS)  # the weights columns are documented and written
+    rows = rows.set_index("cfg_pretrained")
     file = weights / "resnet18.safetensors"
     pre, scratch = rows.loc[True], rows.loc[False]
     assert (pre["status"], pre["stop_reason"]) == ("FAIL", "non_finite_loss"), pre["error"]
