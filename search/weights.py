@@ -94,6 +94,9 @@ def describe(space: Any, where: Path | None, table: Mapping[str, Any]) -> str:
     """The search's one line about weights (the demo's says it trains from scratch)."""
     if not table:
         return "weights: none pretrained, every trial trains from scratch (pretrained: false)"
+    if space.fixed.get("pretrained") is not True:
+        where_text = f"from {where}" if where is not None else "downloaded by timm"
+        return f"weights: pretrained is searched: ImageNet weights {where_text}, or from scratch"
     if where is None:
         return (
             f"weights: ImageNet-pretrained, downloaded by timm on each worker for "

@@ -105,6 +105,9 @@ def test_space_backbones_and_pretrained_flags(
     assert not space_pretrained(demo)
     where, table = weights_table(demo, None)
     assert "every trial trains from scratch" in describe(demo, where, table)  # the demo says so
+    assert describe(space, *weights_table(space, None)).startswith(
+        "weights: ImageNet-pretrained, downloaded by timm on each worker for 6 backbone(s)"
+    )
     assert table == {} and row_columns({"backbone": "resnet18"}, table) == {
         "weights_source": None, "weights_sha256": None,
     }  # fmt: skip
@@ -203,7 +206,7 @@ def test_search_trials_load_the_folder_and_record_it(tmp_path: Path, demo_data: 
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
-    assert f"weights: ImageNet-pretrained from {weights} (1 backbone(s)" in log
+    assert f"weights: pretrained is searched: ImageNet weights from {weights}" in log
     rows = results.read_trials(tmp_path / "r")
     families = (results.CFG_PREFIX, results.FINAL_PREFIX)
     plain = {c for c in rows.columns if c in results.TRIAL_COLUMNS or not c.startswith(families)}
