@@ -421,7 +421,7 @@ def run(args: argparse.Namespace) -> int:
         space.mode,
         ctx["storage"],
         sampler_seed=derive_seed(seed, session),
-        sampler_opts=dict(space.sampler),
+        sampler_opts=space.sampler_kwargs(),
     )
     if ctx["resume"]:
         state = reconcile(ref)
@@ -543,7 +543,6 @@ def _tune(
     """Run this session's Tune experiment on the joined/started Ray."""
     space, exp_dir = ctx["space"], ctx["exp_dir"]
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
 
     from lssat.descriptors import get_backend
     from search.provenance import git_commit, versions
@@ -553,12 +552,7 @@ def _tune(
 
     local = args.address is None
     concurrent = _concurrency(ray, args, local)
-    epochs = space.epochs
-    grace = args.grace_period or space.scheduler.get("grace_period", 1)
-    rf = args.reduction_factor or space.scheduler.get("reduction_factor", 3)
-    scheduler = ASHAScheduler(
-        time_attr="epoch", max_t=epochs, grace_period=min(grace, epochs), reduction_factor=rf
-    )
+    scheduler = make_scheduler(space, args)
     meta = {
         "data": str(ctx["data"]),
         "threads": threads_for(args.cpus_per_trial),
@@ -638,6 +632,21 @@ def _tune(
             f"the search stopped: {recorder.stopped}; finished trials are kept in {exp_dir}: "
             "free space (or fix the folder) and run the same command with --resume"
         )
+
+
+def make_scheduler(space: Any, args: argparse.Namespace) -> Any:
+    """ASHA with the space's (or the flags') settings; under ``scheduler: none`` (recording
+    mode) Tune's FIFOScheduler, so every trial runs all its epochs."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if not space.early_stopping:
+        return FIFOScheduler()
+    epochs = space.epochs
+    grace = getattr(args, "grace_period", None) or space.scheduler.get("grace_period", 1)
+    rf = getattr(args, "reduction_factor", None) or space.scheduler.get("reduction_factor", 3)
+    return ASHAScheduler(
+        time_attr="epoch", max_t=epochs, grace_period=min(grace, epochs), reduction_factor=rf
+    )
 
 
 def trial_resources(args: argparse.Namespace) -> dict[str, float]:
