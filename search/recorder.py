@@ -383,6 +383,7 @@ class Recorder(Callback):
             "started_at": live.started_at,
             "ended_at": _now(),
             "params": meta.get("params", {}),
+            "param_distributions": meta.get("distributions", {}),
             "session": int(meta.get("session", 0)),
             **results.config_columns(_full_config(live.config)),
             **results.final_columns({k: v for k, v in last.items() if k not in NOT_METRICS}),

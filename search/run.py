@@ -410,6 +410,7 @@ def run(args: argparse.Namespace) -> int:
         ctx["storage"],
         sampler_seed=derive_seed(seed, session),
         sampler_opts=dict(space.sampler),
+        metric=space.metric,
     )
     if ctx["resume"]:
         state = reconcile(ref)
