@@ -387,11 +387,20 @@ def importance_section(res: Results, opt: Options) -> Section:
         if len(firsts) > 1:
             s.notes.append(f"{task}: the evaluators disagree on the most important parameter "
                            f"({', '.join(sorted(firsts))}); read its importances with care.")
-    for _, row in both[both["disagree"]].iterrows():
+    split = both[both["disagree"]]
+    for task, g in split.groupby("task"):
+        main_rows = g[g["scope"] == ALL]
+        said = "; ".join(
+            f"{r['param']} (fANOVA #{int(r['fanova_rank'])}, {fmt(r['fanova'], 2)}; PED-ANOVA "
+            f"#{int(r['ped_anova_rank'])}, {fmt(r['ped_anova'], 2)})"
+            for _, r in main_rows.iterrows()
+        )
+        more = len(g) - len(main_rows)
         s.text.append(
-            f"{row['task']} ({row['scope']}): fANOVA and PED-ANOVA disagree on {row['param']} "
-            f"(fANOVA #{int(row['fanova_rank'])}, {fmt(row['fanova'], 2)}; PED-ANOVA "
-            f"#{int(row['ped_anova_rank'])}, {fmt(row['ped_anova'], 2)})."
+            f"{task}: fANOVA and PED-ANOVA disagree over all trials on "
+            + (said or "no parameter")
+            + (f"; and on {more} parameter(s) within conditional scopes (table "
+               "importance_side_by_side)" if more else "") + "."
         )
     fan = main[main["evaluator"] == "fanova"]
     if fan["task"].nunique() >= 2:
