@@ -88,8 +88,10 @@ TRIAL_COLUMNS: dict[str, str] = {
     "dataset_hash": "str: fingerprint of the prepared dataset (meta.json + shards)",
     "val_set": "str: sha256 fingerprint of the fixed validation rows",
     "val_is_test": "bool: the validation rows are the dataset's test split (no separate val)",
-    "weights_source": "str|null: where pretrained weights came from (null = trained from scratch)",
-    "weights_sha256": "str|null: sha256 of the pretrained weights file",
+    "weights_source": "str|null: where the pretrained backbone weights came from (a local "
+    ".safetensors file, or timm's download location); null = trained from scratch",
+    "weights_sha256": "str|null: sha256 of that local weights file (null for a download or "
+    "from scratch)",
     "attempts": "int: runs it took to finish the trial (1 + retries after node failures)",
     "warm_start_from": "str|null: experiment whose trials warm-started this study",
 }
