@@ -384,6 +384,7 @@ class Recorder(Callback):
             "started_at": live.started_at,
             "ended_at": _now(),
             "params": meta.get("params", {}),
+            "param_distributions": meta.get("distributions", {}),
             "session": int(meta.get("session", 0)),
             "dataset": meta.get("dataset"),
             **row_columns(live.config, meta.get("weights") or {}),
