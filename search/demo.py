@@ -220,11 +220,14 @@ def run_final(t: DemoTask, args: argparse.Namespace, ray: _Ray) -> list[str]:
         argv.append("--resume")
     fargs = final.build_parser().parse_args(argv + (["--verbose"] if args.verbose else []))
     log = Path(args.results) / "demo-logs" / f"{t.demo}-final.log"
-    with _captured(log, args.verbose):
-        ctx = final.prepare(fargs)
-        if ctx["todo"]:
-            ray.ensure()
-        code = final.execute(ray.ray, ctx, fargs)
+    try:
+        with _captured(log, args.verbose):
+            ctx = final.prepare(fargs)
+            if ctx["todo"]:
+                ray.ensure()
+            code = final.execute(ray.ray, ctx, fargs)
+    except LssatError as exc:  # e.g. no COMPLETE trial: the other tasks still get theirs
+        return [f"{t.key}: held-out final stage not run: {exc}"]
     lines = final.summary_lines(exp_dir)
     head = f"{t.key}: held-out final stage" + (f" (exit {code}, log {log})" if code else "")
     return [head, *lines[1:]] if lines else [f"{head}: no result (log {log})"]
