@@ -223,8 +223,11 @@ def run_final(t: DemoTask, args: argparse.Namespace, ray: _Ray) -> list[str]:
     try:
         with _captured(log, args.verbose):
             ctx = final.prepare(fargs)
-            if ctx["todo"]:
-                ray.ensure()
+        if ctx["todo"]:
+            ray.ensure()
+            print(f"{t.key}: held-out final stage ({len(ctx['todo'])} runs; log {log}) ...",
+                  flush=True)  # fmt: skip
+        with _captured(log, args.verbose):
             code = final.execute(ray.ray, ctx, fargs)
     except LssatError as exc:  # e.g. no COMPLETE trial: the other tasks still get theirs
         return [f"{t.key}: held-out final stage not run: {exc}"]
