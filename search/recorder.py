@@ -384,6 +384,8 @@ class Recorder(Callback):
             "ended_at": _now(),
             "params": meta.get("params", {}),
             "session": int(meta.get("session", 0)),
+            # what the trial was scored on, as the trial itself reported it (lssat.train)
+            **{k: last.get(k) for k in ("dataset", "dataset_hash", "val_set", "val_is_test")},
             **results.config_columns(_full_config(live.config)),
             **results.final_columns({k: v for k, v in last.items() if k not in NOT_METRICS}),
         }

@@ -18,6 +18,10 @@ A space file holds the task, its metric and mode, the default trial budget, fixe
       desc_P: {choices: [8, 16], when: {descriptor: lbp}}
     enqueue:                   # optional: configs to evaluate first (Optuna enqueue_trial)
       - {backbone: resnet18, lr: 1.0e-3, aux_weight: 0.0}
+    final: {top_k: 3, seeds: 3}  # optional: the held-out stage after the search (search.final)
+
+``train_subset`` / ``val_subset`` may be fixed but never searched: every trial is scored on
+the same rows.
 
 An enqueued categorical value must be one of the choices; a number may lie outside its range
 (Optuna allows it, with a warning); either way the resulting config must pass ``TrialConfig``.
@@ -58,12 +62,16 @@ TOP_KEYS = (
     "params",
     "enqueue",
     "description",
+    "final",
 )
 PARAM_KEYS = ("choices", "low", "high", "log", "step", "when")
 SCHEDULER_KEYS = {"grace_period": int, "reduction_factor": int}
 SAMPLER_KEYS = {"n_startup_trials": int, "n_ei_candidates": int}
+FINAL_KEYS = {"top_k": int, "seeds": int}  # the held-out stage run after the search
 # fields a space may not search (they are the search's own knobs or free-form)
 UNSEARCHABLE = ("task", "epochs", "extra")
+# fields that define which rows every trial trains and is scored on: fixed, never searched
+DATA_FIELDS = ("train_subset", "val_subset")
 OPS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,
     "ne": operator.ne,
@@ -177,6 +185,7 @@ class SearchSpace:
     scheduler: dict[str, int] = field(default_factory=dict)
     sampler: dict[str, int] = field(default_factory=dict)
     description: str = ""
+    final: dict[str, int] = field(default_factory=dict)  # {top_k, seeds}: held-out stage
 
     @property
     def epochs(self) -> int:
@@ -219,6 +228,8 @@ class SearchSpace:
         out["params"] = {p.name: p.to_yaml() for p in self.params}
         if self.enqueue:
             out["enqueue"] = [dict(e) for e in self.enqueue]
+        if self.final:
+            out["final"] = dict(self.final)
         return out
 
     def dump(self, path: str | Path) -> None:
@@ -412,6 +423,11 @@ def parse_space(raw: Any, path: str, task: str | None = None) -> SearchSpace:
             raise _unknown(f"{path}: key 'params'", name, sorted(types))
         if name in UNSEARCHABLE:
             raise ConfigError(f"{where} cannot be searched (set it in 'fixed' or on the CLI)")
+        if name in DATA_FIELDS:
+            raise ConfigError(
+                f"{where} cannot be searched: every trial must be scored on the same rows, so "
+                "set it in 'fixed'"
+            )
         if name in fixed:
             raise ConfigError(f"{where} is also in 'fixed'; a key is either fixed or searched")
         params.append(_parse_param(where, name, spec_raw, types[name], known))
@@ -442,6 +458,7 @@ def parse_space(raw: Any, path: str, task: str | None = None) -> SearchSpace:
         scheduler=_int_section(f"{path}: key 'scheduler'", raw.get("scheduler"), SCHEDULER_KEYS),
         sampler=_int_section(f"{path}: key 'sampler'", raw.get("sampler"), SAMPLER_KEYS),
         description=str(raw.get("description", "")),
+        final=_int_section(f"{path}: key 'final'", raw.get("final"), FINAL_KEYS),
     )
     check_space(space)
     return space
