@@ -173,12 +173,14 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _run_meta(ctx: dict[str, Any], run: Run, index: int, args: argparse.Namespace) -> dict:
-    """What ``search.trainable.train_trial`` reads for one final run."""
+def _run_meta(
+    ctx: dict[str, Any], run: Run, index: int, args: argparse.Namespace, hook: dict[str, Any]
+) -> dict[str, Any]:
+    """What ``search.trainable.train_trial`` reads for one final run (``hook``: the test-only
+    ``LSSAT_TRIAL_FN`` entries, see :func:`search.run.trial_fn_meta`)."""
     from lssat.descriptors import get_backend
     from search import results
     from search.final_recorder import last_checkpoint
-    from search.run import trial_fn_meta
     from search.trainable import threads_for
 
     exp_dir, settings = ctx["exp_dir"], ctx["settings"]
@@ -219,7 +221,7 @@ def _run_meta(ctx: dict[str, Any], run: Run, index: int, args: argparse.Namespac
                 "label_kind": ctx["meta"].get("label_kind"), "data": str(ctx["data"]),
             },
         },
-        **trial_fn_meta(),
+        **hook,
     }  # fmt: skip
 
 
@@ -231,7 +233,7 @@ def run_stage(ray: Any, ctx: dict[str, Any], args: argparse.Namespace) -> None:
     from search.evaluate import CI_LEVEL, CI_METHOD
     from search.final_recorder import FinalRecorder
     from search.provenance import git_commit, versions
-    from search.run import _concurrency, trial_resources
+    from search.run import _concurrency, trial_fn_meta, trial_resources
     from search.searcher import CONFIG_KEY, META_KEY
     from search.trainable import train_final_run
 
@@ -248,8 +250,9 @@ def run_stage(ray: Any, ctx: dict[str, Any], args: argparse.Namespace) -> None:
     tmp.write_text(json.dumps(saved, indent=1, sort_keys=True))
     os.replace(tmp, final_dir / SETTINGS_FILE)
     index = {r.run_id: i for i, r in enumerate(ctx["runs"])}
+    hook = trial_fn_meta()
     runs = [
-        {CONFIG_KEY: r.config, META_KEY: _run_meta(ctx, r, index[r.run_id], args)}
+        {CONFIG_KEY: r.config, META_KEY: _run_meta(ctx, r, index[r.run_id], args, hook)}
         for r in ctx["todo"]
     ]
     res = argparse.Namespace(
@@ -296,8 +299,9 @@ def summary_lines(exp_dir: str | Path) -> list[str]:
     """Test mean ± sd over seeds per configuration (empty when no final stage ran)."""
     from search import results
 
-    rows = results.read_final(Path(exp_dir) / results.FINAL_DIR)
-    if rows.empty:
+    final_dir = Path(exp_dir) / results.FINAL_DIR
+    rows = results.read_final(final_dir) if final_dir.is_dir() else None
+    if rows is None or rows.empty:
         return []
     metric = str(rows["metric"].iloc[0])
     base = metric[len("val_") :]

@@ -118,6 +118,8 @@ class FinalRecorder(Callback):
             for k, v in last.items()
             if k.startswith(prefixes) and isinstance(v, int | float) and not isinstance(v, bool)
         }
+        for k in [k for k in metrics if k.endswith(("_rows", "_units"))]:
+            metrics[k] = int(metrics[k])
         t_start, started_at = self.started.get(trial.trial_id, (time.time(), _now()))
         weights = Path(meta["final"]["weights"])
         row = {
