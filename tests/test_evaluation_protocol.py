@@ -203,3 +203,22 @@ def test_final_bad_input_is_one_sentence_and_writes_nothing(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and needle in err, err
     assert sorted(p.relative_to(exp) for p in exp.rglob("*")) == before
+
+
+# ------------------------------------------------------------------------------ analysis
+def test_analysis_ranks_the_largest_fingerprint_group_and_says_no_final(demo_data, tmp_path):
+    from analysis.data import load_results
+    from analysis.heldout import headline
+    from search import results
+
+    exp = _experiment(tmp_path, demo_data, ["COMPLETE"] * 4)
+    for i, fp in enumerate(["aaa", "aaa", "aaa", "bbb"]):  # trial 3 saw other val rows
+        row = results.read_trials(exp / "trials" / f"t{i}.parquet").iloc[0].to_dict()
+        results.write_trial(exp, {**row, "val_set": fp, "metric": "val_auc", "mode": "max",
+                                  "best_value": 0.5 + i / 10})  # fmt: skip
+    res = load_results(exp)
+    assert sorted(res.ranked["number"]) == [0, 1, 2]
+    notes = [n for n in res.notes if "scored on another validation set" in n]
+    assert len(notes) == 1 and "1 trial(s)" in notes[0] and "#3" in notes[0], res.notes
+    lines, table = headline(res)
+    assert table.empty and len(lines) == 1 and "no final stage ran" in lines[0]

@@ -141,3 +141,16 @@ def test_evaluate_reproduces_the_final_numbers(run, demo_data, tmp_path) -> None
     got = json.loads(out.read_text())
     for key in ("demo2_auc", "demo2_video_auc", "demo2_auc_ci_low", "demo2_auc_ci_high"):
         assert got[key] == pytest.approx(row[key], abs=1e-6), key
+
+
+def test_report_headline_is_the_heldout_test_value(run) -> None:
+    from analysis.data import load_results
+    from analysis.heldout import headline
+
+    exp, _, _ = run
+    lines, table = headline(load_results(exp))
+    rows = results.read_final(exp)
+    assert len(lines) == 1 and "held-out test_auc = " in lines[0] and "n = 2 seeds" in lines[0]
+    assert f"{rows['test_auc'].mean():.4f} ± {rows['test_auc'].std(ddof=1):.4f}" in lines[0]
+    assert "demo2_auc" in lines[0] and "a selection number" in lines[0]
+    assert set(table["set"]) == {"test", "demo2"}
