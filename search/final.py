@@ -197,6 +197,7 @@ def _run_meta(
         "max_failures": args.max_failures,
         "train_dir": str(exp_dir / results.FINAL_DIR / "ray" / "train"),
         "descriptor_backend": get_backend(),
+        "weights_dir": settings.get("weights_dir"),  # pretrained backbones, as the search had
         "number": 1_000_000 + index,  # names a multi-worker run's Ray Train folder
         "trial_id": run.run_id,
         "run_id": run.run_id,

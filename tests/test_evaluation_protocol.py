@@ -120,6 +120,26 @@ def test_search_refuses_to_select_on_the_test_split(affectnet_no_val: Path, tmp_
     assert td.extra["val_is_test"] is True
 
 
+def test_allow_test_selection_and_final_wiring(affectnet_no_val: Path, tmp_path) -> None:
+    import argparse
+
+    from search.run import check_protocol, final_wanted
+    from search.space import SearchSpace
+
+    check_protocol(affectnet_no_val, True, False)  # allowed: the rows say val_is_test
+    meta = json.loads((affectnet_no_val / "meta.json").read_text())
+    meta["val_split"], meta["counts"]["test"]["rows"] = "val", 0
+    (tmp_path / "meta.json").write_text(json.dumps(meta))  # a dataset without test rows
+    with pytest.raises(ConfigError, match="has no test rows, so the final stage"):
+        check_protocol(tmp_path, False, True)
+    check_protocol(tmp_path, False, False)
+    space = SearchSpace("s", "deepfake", "val_auc", "max", final={"top_k": 2, "seeds": 4})
+    none = argparse.Namespace(final_top_k=None, final_seeds=None)
+    assert final_wanted(none, space) == (2, 4)
+    assert final_wanted(argparse.Namespace(final_top_k=1, final_seeds=None), space) == (1, 4)
+    assert final_wanted(none, SearchSpace("s", "deepfake", "val_auc", "max")) is None
+
+
 # -------------------------------------------------------------- intervals over videos
 def _scored(frames_per_video: int) -> dict[str, float]:
     from search.evaluate import score
