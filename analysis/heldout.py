@@ -20,25 +20,28 @@ import pandas as pd
 
 from search.results import CI_HIGH, CI_LOW, read_final
 
-UNRECORDED = "unrecorded"
-
 
 def split_by_fingerprint(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """(the trials to rank, notes listing the others): per task the largest ``val_set`` group."""
+    """(the trials to rank, notes listing the others): per task the largest ``val_set`` group.
+
+    Rows without a ``val_set`` (a trial that failed before its first epoch, or results
+    written before the column existed) are kept: nothing tells them apart.
+    """
     if "val_set" not in trials or trials.empty:
         return trials, []
-    fp = trials["val_set"].where(trials["val_set"].notna(), UNRECORDED).astype(str)
+    fp = trials["val_set"]
     keep = pd.Series(True, index=trials.index)
     notes = []
-    for task, idx in trials.groupby("task_key").groups.items():
-        sizes = fp[idx].value_counts()
+    for task, idx in trials[fp.notna()].groupby("task_key").groups.items():
+        sizes = fp[idx].astype(str).value_counts()
         if len(sizes) < 2:
             continue
         main = sizes.index[0]
         out = [i for i in idx if fp[i] != main]
         keep[out] = False
         listed = ", ".join(
-            f"#{_num(trials.at[i, 'number'])} ({trials.at[i, 'experiment']}, val_set {fp[i][:12]})"
+            f"#{_num(trials.at[i, 'number'])} ({trials.at[i, 'experiment']}, val_set "
+            f"{str(fp[i])[:12]})"
             for i in out[:20]
         )
         more = f" and {len(out) - 20} more" if len(out) > 20 else ""
