@@ -118,7 +118,12 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     exp_dir = Path(args.experiment).expanduser().resolve()
     settings = _settings(exp_dir)
     saved_path = exp_dir / results.FINAL_DIR / SETTINGS_FILE
-    saved = json.loads(saved_path.read_text()) if saved_path.is_file() else None
+    saved = None
+    if saved_path.is_file():
+        try:
+            saved = json.loads(saved_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"final stage settings {saved_path} cannot be read ({exc})") from None
     if saved is not None and not args.resume:
         raise ConfigError(
             f"the final stage already ran in {exp_dir / results.FINAL_DIR}; add --resume to "
