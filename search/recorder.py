@@ -41,6 +41,7 @@ from search import results
 from search.searcher import CONFIG_KEY, META_KEY
 from search.study import StudyRef, outcome_attrs
 from search.tensorboard import write_trial_hparams
+from search.weights import row_columns
 
 RAY_KEYS = (
     frozenset(AUTO_RESULT_KEYS)
@@ -386,6 +387,7 @@ class Recorder(Callback):
             "session": int(meta.get("session", 0)),
             # what the trial was scored on, as the trial itself reported it (lssat.train)
             **{k: last.get(k) for k in ("dataset", "dataset_hash", "val_set", "val_is_test")},
+            **row_columns(live.config, meta.get("weights") or {}),
             **results.config_columns(_full_config(live.config)),
             **results.final_columns({k: v for k, v in last.items() if k not in NOT_METRICS}),
         }

@@ -102,8 +102,8 @@ def test_subset_fields_cannot_be_searched(tmp_path) -> None:
 @pytest.fixture(scope="module")
 def affectnet_no_val(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("aff")
-    root = T.make_affectnet(tmp / "raw", broken=False)
-    prepare(AffectNetSource(root, size=24), tmp / "out", progress=False)
+    root = T.make_affectnet(tmp / "raw", broken=False)  # no val carved: val is the test split
+    prepare(AffectNetSource(root, size=24, val_fraction=0.0), tmp / "out", progress=False)
     return tmp / "out"
 
 
