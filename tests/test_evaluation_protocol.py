@@ -128,7 +128,7 @@ def test_allow_test_selection_and_final_wiring(affectnet_no_val: Path, tmp_path)
 
     check_protocol(affectnet_no_val, True, False)  # allowed: the rows say val_is_test
     meta = json.loads((affectnet_no_val / "meta.json").read_text())
-    meta["val_split"], meta["counts"]["test"]["rows"] = "val", 0
+    meta["val_split"], meta["val_is_test"], meta["counts"]["test"]["rows"] = "val", False, 0
     (tmp_path / "meta.json").write_text(json.dumps(meta))  # a dataset without test rows
     with pytest.raises(ConfigError, match="has no test rows, so the final stage"):
         check_protocol(tmp_path, False, True)
