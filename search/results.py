@@ -74,6 +74,10 @@ TRIAL_COLUMNS: dict[str, str] = {
     "ended_at": "str: ISO-8601 UTC end",
     "params": "str: JSON of the parameters Optuna sampled (the searched subset of cfg_*)",
     "session": "int: search session that finished the trial (0 = first run, +1 per --resume)",
+    "dataset": "str: dataset name the trial trained on",
+    "dataset_hash": "str: fingerprint of the prepared dataset (meta.json + shards)",
+    "val_set": "str: sha256 fingerprint of the fixed validation rows",
+    "val_is_test": "bool: the validation rows are the dataset's test split (no separate val)",
     "weights_source": "str|null: where the pretrained backbone weights came from (a local "
     ".safetensors file, or timm's download location); null = trained from scratch",
     "weights_sha256": "str|null: sha256 of that local weights file (null for a download or "
