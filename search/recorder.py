@@ -384,6 +384,7 @@ class Recorder(Callback):
             "started_at": live.started_at,
             "ended_at": _now(),
             "params": meta.get("params", {}),
+            "param_distributions": meta.get("distributions", {}),
             "session": int(meta.get("session", 0)),
             # what the trial was scored on, as the trial itself reported it (lssat.train)
             **{k: last.get(k) for k in ("dataset", "dataset_hash", "val_set", "val_is_test")},
