@@ -65,12 +65,3 @@ def resolve_data(data: str | Path | None, task: str) -> Path:
         )
     return path
 
-
-def dataset_name(path: str | Path) -> str:
-    """A prepared dataset's short name, shown as ``task/name`` in the analysis: its source
-    (``faceforensics``, ``celeba``, the demos' ``sbi``, ``swap``, ...), or the folder's name for
-    a ``folder`` dataset (any labelled folder)."""
-    path = Path(path)
-    meta = read_json(path / META_FILE, "dataset meta file")
-    source = str((meta.get("source") or {}).get("dataset") or "")
-    return path.name if source in ("", "folder") else source
