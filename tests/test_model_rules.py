@@ -137,3 +137,23 @@ def test_aux_weight_one_is_refused_in_a_config_and_a_space_file() -> None:
     raw = {"task": "deepfake", "params": {"aux_weight": {"low": 0.0, "high": 1.0}}}
     with pytest.raises(ConfigError, match=r"'aux_weight' is 1\.0"):
         parse_space(raw, "space.yaml")
+
+
+# ------------------------------------------------------------------ learning, ViT MAE path
+@pytest.mark.slow
+def test_tiny_vit_lssat_learns_faces_and_its_aux_loss_falls() -> None:
+    from test_train_learning import lfw_faces_vs_non_faces
+
+    from lssat.train import run_trial
+
+    config = TrialConfig(
+        backbone="vit_tiny_patch16_224", img_size=32, patch_size=8, epochs=3, batch_size=32,
+        lr=1e-3, warmup_epochs=0.5, aux_weight=0.5, mask_ratio=0.75, descriptor="ldp",
+        encoding="hist", decoder_dim=64, decoder_depth=1, seed=0,
+    )  # fmt: skip
+    history: list[dict] = []
+    run_trial(config, lfw_faces_vs_non_faces(), lambda m, c: history.append(m))
+    first, last = history[0], history[-1]
+    assert last["val_acc"] >= 0.7, history  # chance is 0.5
+    assert last["val_auc"] >= 0.8, history
+    assert last["train_loss_aux"] < 0.7 * first["train_loss_aux"], history
