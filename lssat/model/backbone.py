@@ -3,7 +3,8 @@
 Families:
 
 - ``vit``: any ``timm`` ``VisionTransformer`` (incl. DeiT, distilled DeiT, register / SigLIP
-  variants): true MAE, the encoder runs on the visible tokens only.
+  variants, and hybrid ViTs with a CNN stem, masked before the stem): true MAE, the encoder
+  runs on the visible tokens only.
 - ``dense``: any model whose ``feature_info`` stages return 4-D maps, channels first (ResNet,
   ConvNeXt, EfficientNet, MobileNet, RegNet, DenseNet, MaxViT, ...) or channels last (Swin):
   masked patches are zeroed and the mask is re-applied after each stage (ConvNeXt-V2's dense

@@ -2,6 +2,10 @@
 
 ``loss = aux_weight * loss_aux + (1 - aux_weight) * loss_primary``. The masked pass runs only
 in training and only when ``aux_weight > 0``; evaluation is the full pass alone.
+
+No-leak rule: the masked pass's input is computed from the visible patches only (RGB: removed
+patches zeroed by the net; descriptor: computed on the image with removed pixels set to the
+mean colour), while its target is always computed from the full image.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""ViT path: true MAE (visible tokens only through the encoder, a light transformer decoder)."""
+"""ViT path: true MAE (visible tokens only through the encoder, a light transformer decoder).
+
+Removed patches are zeroed before ``patch_embed``, so a hybrid ViT's CNN stem sees zeros there,
+never the removed pixels.
+"""
 
 from __future__ import annotations
 
