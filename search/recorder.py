@@ -41,6 +41,7 @@ from search import results
 from search.searcher import CONFIG_KEY, META_KEY
 from search.study import StudyRef, outcome_attrs
 from search.tensorboard import write_trial_hparams
+from search.weights import row_columns
 
 RAY_KEYS = (
     frozenset(AUTO_RESULT_KEYS)
@@ -383,7 +384,9 @@ class Recorder(Callback):
             "started_at": live.started_at,
             "ended_at": _now(),
             "params": meta.get("params", {}),
+            "param_distributions": meta.get("distributions", {}),
             "session": int(meta.get("session", 0)),
+            **row_columns(live.config, meta.get("weights") or {}),
             **results.config_columns(_full_config(live.config)),
             **results.final_columns({k: v for k, v in last.items() if k not in NOT_METRICS}),
         }

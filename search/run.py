@@ -146,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not start the Ray dashboard of a local cluster",
     )
+    p.add_argument(
+        "--weights-dir",
+        help="folder of <backbone>.safetensors pretrained weights for 'pretrained: true' "
+        "(default: $LSSAT_WEIGHTS, else timm downloads them; fill it with "
+        "`python -m search.weights fetch`)",
+    )
     p.add_argument("--verbose", action="store_true", help="show Ray's and the workers' logs")
     return p
 
@@ -398,6 +404,12 @@ def run(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.INFO if args.verbose else optuna.logging.WARNING)
     ctx = _prepare(args)
     space, exp_dir = ctx["space"], ctx["exp_dir"]
+    from lssat.weights import ENV as WEIGHTS_ENV
+    from search.weights import describe, weights_table
+
+    saved_weights = ctx["settings"].get("weights_dir") if ctx["resume"] else None
+    given_weights = args.weights_dir or os.environ.get(WEIGHTS_ENV) or saved_weights
+    ctx["weights"] = weights_table(space, given_weights, str(ctx["space_path"]))  # before writes
     check_writable(exp_dir)
     name, budget, seed = ctx["name"], ctx["budget"], ctx["seed"]
     from search.study import StudyRef, derive_seed, reconcile, save_settings, study_name
@@ -409,7 +421,8 @@ def run(args: argparse.Namespace) -> int:
         space.mode,
         ctx["storage"],
         sampler_seed=derive_seed(seed, session),
-        sampler_opts=dict(space.sampler),
+        sampler_opts=space.sampler_kwargs(),
+        metric=space.metric,
     )
     if ctx["resume"]:
         state = reconcile(ref)
@@ -430,6 +443,7 @@ def run(args: argparse.Namespace) -> int:
         f"{space.metric} ({space.mode}); data {ctx['data']}",
         flush=True,
     )
+    print(describe(space, *ctx["weights"]), flush=True)
     if ctx["resume"]:
         print(f"resuming: {finished} finished, {len(pending)} to run again, {new} new", flush=True)
     ray = _ray_init(args) if num_samples > 0 else None  # a bad --address fails before any write
@@ -463,6 +477,7 @@ def run(args: argparse.Namespace) -> int:
                 "cpus_per_trial": args.cpus_per_trial,
                 "gpus_per_trial": args.gpus_per_trial,
                 "workers_per_trial": args.workers_per_trial,
+                "weights_dir": str(ctx["weights"][0]) if ctx["weights"][0] else None,
                 "sessions": ctx["sessions"] + [session_info],
             },
         )
@@ -529,7 +544,6 @@ def _tune(
     """Run this session's Tune experiment on the joined/started Ray."""
     space, exp_dir = ctx["space"], ctx["exp_dir"]
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
 
     from lssat.descriptors import get_backend
     from search.provenance import git_commit, versions
@@ -539,12 +553,7 @@ def _tune(
 
     local = args.address is None
     concurrent = _concurrency(ray, args, local)
-    epochs = space.epochs
-    grace = args.grace_period or space.scheduler.get("grace_period", 1)
-    rf = args.reduction_factor or space.scheduler.get("reduction_factor", 3)
-    scheduler = ASHAScheduler(
-        time_attr="epoch", max_t=epochs, grace_period=min(grace, epochs), reduction_factor=rf
-    )
+    scheduler = make_scheduler(space, args)
     meta = {
         "data": str(ctx["data"]),
         "threads": threads_for(args.cpus_per_trial),
@@ -555,6 +564,8 @@ def _tune(
         "train_dir": str(exp_dir / "ray" / "train"),
         "session": session,
         "descriptor_backend": get_backend(),
+        "weights_dir": str(ctx["weights"][0]) if ctx["weights"][0] else None,
+        "weights": ctx["weights"][1],
         **trial_fn_meta(),
     }
     searcher = OptunaAskSearcher(
@@ -622,6 +633,21 @@ def _tune(
             f"the search stopped: {recorder.stopped}; finished trials are kept in {exp_dir}: "
             "free space (or fix the folder) and run the same command with --resume"
         )
+
+
+def make_scheduler(space: Any, args: argparse.Namespace) -> Any:
+    """ASHA with the space's (or the flags') settings; under ``scheduler: none`` (recording
+    mode) Tune's FIFOScheduler, so every trial runs all its epochs."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if not space.early_stopping:
+        return FIFOScheduler()
+    epochs = space.epochs
+    grace = getattr(args, "grace_period", None) or space.scheduler.get("grace_period", 1)
+    rf = getattr(args, "reduction_factor", None) or space.scheduler.get("reduction_factor", 3)
+    return ASHAScheduler(
+        time_attr="epoch", max_t=epochs, grace_period=min(grace, epochs), reduction_factor=rf
+    )
 
 
 def trial_resources(args: argparse.Namespace) -> dict[str, float]:

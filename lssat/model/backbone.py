@@ -26,6 +26,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from lssat.errors import ConfigError
+from lssat.weights import timm_kwargs
 
 
 @dataclass
@@ -79,10 +80,14 @@ def create_backbone(config: Any, num_outputs: int) -> Backbone:
         probe = _timm_create(config.backbone, device="meta", pretrained=False, **base)
     except Exception as err:  # noqa: BLE001 - any failure here is a bad backbone choice
         raise _fail(config, f"timm cannot build it at img_size {config.img_size} ({err})") from err
+    # pretrained: a local <$LSSAT_WEIGHTS>/<backbone>.safetensors (see lssat.weights), else timm's.
     # drop_path is always passed: some models (Swin: 0.1) default to stochastic depth, which
     # would make the masked pass random where the config says 0
     kwargs: dict[str, Any] = dict(
-        base, num_classes=num_outputs, pretrained=config.pretrained, drop_path_rate=config.drop_path
+        base,
+        num_classes=num_outputs,
+        drop_path_rate=config.drop_path,
+        **timm_kwargs(config.backbone, config.pretrained),
     )
     if isinstance(probe, VisionTransformer):
         if isinstance(probe.patch_embed, PatchEmbed):
