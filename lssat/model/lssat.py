@@ -182,8 +182,10 @@ class LSSATModel(nn.Module):
     def visualise(
         self, images: torch.Tensor, generator: torch.Generator | None = None
     ) -> dict[str, torch.Tensor] | None:
-        """Masked pass on ``images`` for pictures: ``pred``/``target`` ``[B, L, D]``, ``mask``
-        ``[B, L]``, ``rgb`` ``[B, 3, S, S]`` normalised. None without a decoder."""
+        """One masked pass on uint8 ``images``, its mask drawn from ``generator`` (the public way
+        for pictures and checks to see the masked pass): ``pred``/``target`` ``[B, L, D]``,
+        ``mask`` ``[B, L]`` (1 = removed), ``rgb`` ``[B, 3, S, S]`` normalised. Runs in the
+        model's current mode, without gradients. None without a decoder."""
         if not self.config.uses_aux:
             return None
         x = self.prepare(images, self._needs_descriptor(True))
