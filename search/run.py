@@ -520,6 +520,7 @@ def run(args: argparse.Namespace) -> int:
                 ref.study.enqueue_trial(params, skip_if_exists=True)
             space.dump(exp_dir / "space.yaml")
         demo = bool(ctx["settings"].get("demo")) if ctx["resume"] else args.data is None
+        ctx["demo"] = demo
         session_info = {
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "sampler_seed": ref.sampler_seed,
@@ -691,6 +692,7 @@ def _tune(
             print(f"ASHA: rung records of {restored} finished trials restored", flush=True)
     meta = {
         "data": str(ctx["data"]),
+        "demo": bool(ctx.get("demo")),  # resolved (built if needed) on the trial's own node
         "threads": threads_for(args.cpus_per_trial),
         "cpus": args.cpus_per_trial,
         "gpus": args.gpus_per_trial,

@@ -137,6 +137,19 @@ def report_own_error(exc: BaseException, tune: Any) -> None:
     tune.report({ERROR_KEY: text, REASON_KEY: classify_error(exc, text), **placement()})
 
 
+def demo_path(task: str) -> str:
+    """The embedded demo data on *this* node: found in (or built into) its own cache. The
+    driver's path may exist only on the head, so a demo trial never uses it elsewhere."""
+    from lssat.data import resolve_data
+
+    return str(resolve_data(None, task))
+
+
+def trial_data(cfg: Any, meta: Mapping[str, Any]) -> str:
+    """The data folder of a plain trial: ``meta["data"]``, or the demo resolved here."""
+    return demo_path(cfg.task) if meta.get("demo") else str(meta["data"])
+
+
 def _run_plain(cfg: Any, meta: Mapping[str, Any], trial_fn: Callable[..., Any], tune: Any) -> None:
     """One process: ``trial_fn`` (``run_trial``) reports to Tune with its checkpoints."""
 
@@ -144,16 +157,15 @@ def _run_plain(cfg: Any, meta: Mapping[str, Any], trial_fn: Callable[..., Any], 
         ckpt = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         tune.report({**scalar_metrics(metrics), **placement()}, checkpoint=ckpt)
 
+    data = trial_data(cfg, meta)
     restored = tune.get_checkpoint()  # set when Tune itself restarts the trial
     if restored is not None:
         with restored.as_directory() as resume_dir:
-            trial_fn(
-                cfg, meta["data"], report, checkpoint_dir=resume_dir, tb_dir=meta.get("tb_dir")
-            )
+            trial_fn(cfg, data, report, checkpoint_dir=resume_dir, tb_dir=meta.get("tb_dir"))
     else:
         trial_fn(
             cfg,
-            meta["data"],
+            data,
             report,
             checkpoint_dir=meta.get("resume_from"),
             tb_dir=meta.get("tb_dir"),
@@ -173,9 +185,10 @@ def _run_distributed(
     resources = {"CPU": float(meta.get("cpus") or 1.0)}
     if float(meta.get("gpus") or 0.0) > 0:
         resources["GPU"] = float(meta["gpus"])
+    data = functools.partial(demo_path, cfg.task) if meta.get("demo") else meta["data"]
     run_distributed_trial(
         cfg,
-        meta["data"],
+        data,  # the demo: resolved on each worker's node
         num_workers=workers,
         use_gpu=float(meta.get("gpus") or 0.0) > 0,
         resources_per_worker=resources,

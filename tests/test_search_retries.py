@@ -125,3 +125,18 @@ def test_an_error_of_the_trial_itself_fails_at_once(tmp_path: Path, demo_data: P
     assert row["error"].startswith("ValueError: Expected more than 1 value per channel")
     assert row["attempts"] == 1, out[-4000:]
     assert proc.stdout.count("#0 started") == 1, proc.stdout[-4000:]
+
+
+def test_demo_data_is_resolved_on_the_trial_node(
+    demo_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --data the driver's demo path may exist only on the head: a trial resolves
+    (or builds) the demo in its own node's cache instead."""
+    from lssat.config import TrialConfig
+    from search.trainable import trial_data
+
+    monkeypatch.setenv("LSSAT_CACHE", str(demo_data.parent))  # this "node"'s cache
+    cfg = TrialConfig(task="deepfake")
+    head_only = "/nonexistent/head/.cache/demo"
+    assert trial_data(cfg, {"data": head_only, "demo": True}) == str(demo_data)
+    assert trial_data(cfg, {"data": str(demo_data), "demo": False}) == str(demo_data)

@@ -69,9 +69,14 @@ def test_no_file_or_output_holds_the_password(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    real = optuna.storages.RDBStorage
     db = f"sqlite:///{tmp_path / 'study.db'}"
-    monkeypatch.setattr(optuna.storages, "RDBStorage", lambda url, **kw: real(db, **kw))
+
+    class OnSQLite(optuna.storages.RDBStorage):  # the URL's database, played by a file
+        def __init__(self, url: str, **kw: object) -> None:
+            assert url == URL
+            super().__init__(db, **kw)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", OnSQLite)
     monkeypatch.delenv(ENV_VAR, raising=False)
     (tmp_path / "space.yaml").write_text(SPACE)
     argv = ["--task", "deepfake", "--space", str(tmp_path / "space.yaml"), "--data",
