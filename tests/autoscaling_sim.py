@@ -12,6 +12,8 @@ processes and binds its ports on a private loopback interface.
 SPEC: ``{"head": {...resources...}, "workers": {type: {...}}, "commands": [[argv...], ...],
 "out": folder}``; each command runs in turn with ``--address auto`` available, its output to
 ``out/cmd<i>.log`` and its exit code and the cluster's nodes to ``out/result.json``.
+Give the simulation its own ``TMPDIR``: PIDs inside the namespace name other processes
+outside it, and code that sweeps temp folders of "dead" PIDs must not cross over.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-TIMEOUT_S = 900
+TIMEOUT_S = 420  # per command; the whole simulation gets 3x
 
 
 def fake_config(head: dict[str, float], workers: dict[str, Any], max_workers: int) -> dict:
@@ -72,7 +74,7 @@ def unshare_works() -> bool:
         return False
 
 
-def run_isolated(spec: dict[str, Any], env: dict[str, str], timeout: float = TIMEOUT_S) -> dict:
+def run_isolated(spec: dict[str, Any], env: dict[str, str], timeout: float = 3 * TIMEOUT_S) -> dict:
     """Run the simulator with ``spec`` in its own namespaces; its ``result.json``."""
     out = Path(spec["out"])
     out.mkdir(parents=True, exist_ok=True)

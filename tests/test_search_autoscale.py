@@ -67,6 +67,9 @@ def sim(tmp_path_factory: pytest.TempPathFactory, demo_data: Path) -> Iterator[t
         "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
         # short: the fake nodes' socket paths must stay under 107 bytes
         "RAY_TMPDIR": tempfile.mkdtemp(prefix="ras-", dir="/tmp"),
+        # a temp folder of its own: lssat sweeps checkpoint scratch folders of "dead" PIDs
+        # there, and PIDs of this namespace and the machine's mean different processes
+        "TMPDIR": tempfile.mkdtemp(prefix="rat-", dir="/tmp"),
     }
     spec = {
         "head": {"CPU": 0},
@@ -79,6 +82,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory, demo_data: Path) -> Iterator[t
         yield run_isolated(spec, env), root
     finally:
         shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
+        shutil.rmtree(env["TMPDIR"], ignore_errors=True)
 
 
 def _log(root: Path, i: int) -> str:
