@@ -42,6 +42,7 @@ from search.searcher import CONFIG_KEY, META_KEY
 from search.study import StudyRef, outcome_attrs
 from search.tensorboard import write_trial_hparams
 from search.trainable import ERROR_KEY, REASON_KEY
+from search.weights import row_columns
 
 RAY_KEYS = (
     frozenset(AUTO_RESULT_KEYS)
@@ -411,6 +412,7 @@ class Recorder(Callback):
             "ended_at": _now(),
             "params": meta.get("params", {}),
             "session": int(meta.get("session", 0)),
+            **row_columns(live.config, meta.get("weights") or {}),
             **results.config_columns(_full_config(live.config)),
             **results.final_columns({k: v for k, v in last.items() if k not in NOT_METRICS}),
         }

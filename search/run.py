@@ -167,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not start the Ray dashboard of a local cluster",
     )
+    p.add_argument(
+        "--weights-dir",
+        help="folder of <backbone>.safetensors pretrained weights for 'pretrained: true' "
+        "(default: $LSSAT_WEIGHTS, else timm downloads them; fill it with "
+        "`python -m search.weights fetch`)",
+    )
     p.add_argument("--verbose", action="store_true", help="show Ray's and the workers' logs")
     return p
 
@@ -464,6 +470,12 @@ def run(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.INFO if args.verbose else optuna.logging.WARNING)
     ctx = _prepare(args)
     space, exp_dir = ctx["space"], ctx["exp_dir"]
+    from lssat.weights import ENV as WEIGHTS_ENV
+    from search.weights import describe, weights_table
+
+    saved_weights = ctx["settings"].get("weights_dir") if ctx["resume"] else None
+    given_weights = args.weights_dir or os.environ.get(WEIGHTS_ENV) or saved_weights
+    ctx["weights"] = weights_table(space, given_weights, str(ctx["space_path"]))  # before writes
     if args.dry_run:
         return _dry_run(args, ctx)
     check_writable(exp_dir)
@@ -485,7 +497,7 @@ def run(args: argparse.Namespace) -> int:
         space.mode,
         ctx["storage"],
         sampler_seed=derive_seed(seed, session),
-        sampler_opts=dict(space.sampler),
+        sampler_opts=space.sampler_kwargs(),
     )
     if ctx["resume"]:
         state = reconcile(ref)
@@ -507,6 +519,7 @@ def run(args: argparse.Namespace) -> int:
         f"{space.metric} ({space.mode}); data {ctx['data']}",
         flush=True,
     )
+    print(describe(space, *ctx["weights"]), flush=True)
     if ctx["resume"]:
         print(f"resuming: {finished} finished, {len(pending)} to run again, {new} new", flush=True)
     ray = _ray_init(args) if num_samples > 0 else None  # a bad --address fails before any write
@@ -544,6 +557,7 @@ def run(args: argparse.Namespace) -> int:
                 "cpus_per_trial": args.cpus_per_trial,
                 "gpus_per_trial": args.gpus_per_trial,
                 "workers_per_trial": args.workers_per_trial,
+                "weights_dir": str(ctx["weights"][0]) if ctx["weights"][0] else None,
                 "sessions": ctx["sessions"] + [session_info],
             },
         )
@@ -602,10 +616,14 @@ def _dry_run(args: argparse.Namespace, ctx: dict[str, Any]) -> int:
     grace, rf = _asha_settings(args, space)
     gpus = args.gpus_per_trial * n
     full, asha = rough_gpu_hours(left, space.epochs, gpus, grace, rf, minutes)
+    stopping = (
+        f"about {asha:.1f} with ASHA (grace {grace}, keeps 1/{rf} per rung)"
+        if space.early_stopping
+        else "no early stopping (scheduler: none)"
+    )
     print(
-        f"rough GPU-hours: {full:.1f} if every trial runs all epochs, about {asha:.1f} with "
-        f"ASHA (grace {grace}, keeps 1/{rf} per rung); {gpus:g} GPU per trial x "
-        f"{minutes:g} min per epoch ({source})"
+        f"rough GPU-hours: {full:.1f} if every trial runs all epochs, {stopping}; "
+        f"{gpus:g} GPU per trial x {minutes:g} min per epoch ({source})"
     )
     return 0
 
@@ -668,7 +686,6 @@ def _tune(
     """Run this session's Tune experiment on the joined/started Ray."""
     space, exp_dir = ctx["space"], ctx["exp_dir"]
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
 
     from lssat.descriptors import get_backend
     from search.asha import restore_rungs, resumed_hook
@@ -681,12 +698,9 @@ def _tune(
 
     shape = ctx.get("shape") or _shape(ray, args)
     concurrent = ctx.get("concurrent") or _concurrency(shape, args, args.address is None)
-    epochs = space.epochs
-    grace, rf = _asha_settings(args, space)
-    scheduler = ASHAScheduler(
-        time_attr="epoch", max_t=epochs, grace_period=min(grace, epochs), reduction_factor=rf
-    )
-    if ctx["resume"]:
+    scheduler = make_scheduler(space, args)
+    asha = space.early_stopping  # else Tune's FIFOScheduler: no rungs to restore
+    if ctx["resume"] and asha:
         restored = restore_rungs(scheduler, exp_dir, space.metric, space.mode)
         if restored:
             print(f"ASHA: rung records of {restored} finished trials restored", flush=True)
@@ -701,6 +715,8 @@ def _tune(
         "train_dir": str(exp_dir / "ray" / "train"),
         "session": session,
         "descriptor_backend": get_backend(),
+        "weights_dir": str(ctx["weights"][0]) if ctx["weights"][0] else None,
+        "weights": ctx["weights"][1],
         **trial_fn_meta(),
     }
     searcher = OptunaAskSearcher(
@@ -711,7 +727,8 @@ def _tune(
         tb_root=str(exp_dir / "tensorboard"),
         pending=pending,
     )
-    searcher.on_resumed = resumed_hook(scheduler, exp_dir, space.metric, space.mode)
+    if asha:
+        searcher.on_resumed = resumed_hook(scheduler, exp_dir, space.metric, space.mode)
     recorder = Recorder(
         exp_dir,
         task=args.task,
@@ -791,8 +808,24 @@ def _why(shape: Any, args: argparse.Namespace) -> str:
 
 
 def _asha_settings(args: argparse.Namespace, space: Any) -> tuple[int, int]:
-    grace = args.grace_period or space.scheduler.get("grace_period", 1)
-    return grace, args.reduction_factor or space.scheduler.get("reduction_factor", 3)
+    """ASHA's grace period and reduction factor: the flags, else the space's, else 1 and 3."""
+    grace = getattr(args, "grace_period", None) or space.scheduler.get("grace_period", 1)
+    rf = getattr(args, "reduction_factor", None) or space.scheduler.get("reduction_factor", 3)
+    return grace, rf
+
+
+def make_scheduler(space: Any, args: argparse.Namespace) -> Any:
+    """ASHA with the space's (or the flags') settings; under ``scheduler: none`` (recording
+    mode) Tune's FIFOScheduler, so every trial runs all its epochs."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if not space.early_stopping:
+        return FIFOScheduler()
+    epochs = space.epochs
+    grace, rf = _asha_settings(args, space)
+    return ASHAScheduler(
+        time_attr="epoch", max_t=epochs, grace_period=min(grace, epochs), reduction_factor=rf
+    )
 
 
 def trial_resources(args: argparse.Namespace) -> dict[str, float]:

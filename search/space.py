@@ -7,8 +7,8 @@ A space file holds the task, its metric and mode, the default trial budget, fixe
     metric: val_auc            # optional: defaults to lssat.tasks.TASKS[task].metric
     mode: max                  # optional: defaults to the task's mode
     trials: 30                 # default for --trials
-    scheduler: {grace_period: 1, reduction_factor: 3}   # ASHA, optional
-    sampler: {n_startup_trials: 10}                     # TPE, optional
+    scheduler: {grace_period: 1, reduction_factor: 3}   # ASHA, optional; `none`: no stopping
+    sampler: {n_startup_trials: 10}                     # TPE, optional; {name: grid|random}
     fixed: {epochs: 10, img_size: 64}
     params:
       backbone: {choices: [vit_tiny_patch16_224, resnet18]}
@@ -30,6 +30,16 @@ mappings means any one of them. An inactive parameter keeps its
 fixed or ``TrialConfig`` default value. Every key, value and bound is checked against
 ``TrialConfig`` before a search starts (``ConfigError`` naming file, key and reason), and so are
 seeded random combinations of the parameters, so the sampler can never produce an invalid config.
+
+Recording mode (learning-curve tables, ``bench/curves/``): ``sampler: {name: grid}`` trains every
+point of the grid (Optuna's ``GridSampler``; ``trials`` defaults to the grid size and may not
+exceed it), ``sampler: {name: random}`` draws with Optuna's ``RandomSampler``, and
+``scheduler: none`` turns early stopping off (every trial runs all its epochs). The grid is the
+product of every parameter's ``choices``; a range joins it only with explicit ``grid:`` values
+(``lr: {low: 1.0e-4, high: 3.0e-3, log: true, grid: [3.0e-4, 1.0e-3]}``), and ``grid:`` is refused
+under any other sampler. A ``when`` condition must hold at every grid point (a parameter inactive
+at some points would train the same configuration twice), and every grid point must pass
+``TrialConfig``.
 """
 
 from __future__ import annotations
@@ -59,9 +69,12 @@ TOP_KEYS = (
     "enqueue",
     "description",
 )
-PARAM_KEYS = ("choices", "low", "high", "log", "step", "when")
+PARAM_KEYS = ("choices", "low", "high", "log", "step", "when", "grid")
 SCHEDULER_KEYS = {"grace_period": int, "reduction_factor": int}
 SAMPLER_KEYS = {"n_startup_trials": int, "n_ei_candidates": int}
+SAMPLERS = ("tpe", "grid", "random")  # sampler.name; tpe is the default
+SCHEDULERS = ("asha", "none")  # scheduler.name (or `scheduler: none`); asha is the default
+MAX_GRID = 10_000  # grid points a space may hold
 # fields a space may not search (they are the search's own knobs or free-form)
 UNSEARCHABLE = ("task", "epochs", "extra")
 OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -127,6 +140,11 @@ class Param:
     log: bool = False
     step: float | int | None = None
     when: tuple[tuple[Condition, ...], ...] = ()  # any alternative, all conditions in it
+    grid: tuple[Any, ...] = ()  # a range's values under sampler grid
+
+    def grid_values(self) -> list[Any]:
+        """The values this parameter takes in a grid: its choices, or its ``grid:`` list."""
+        return list(self.choices) if self.kind == "categorical" else list(self.grid)
 
     def active(self, values: Mapping[str, Any]) -> bool:
         return not self.when or any(all(c.holds(values) for c in alt) for alt in self.when)
@@ -156,6 +174,8 @@ class Param:
             out["log"] = True
         if self.step is not None:
             out["step"] = self.step
+        if self.grid:
+            out["grid"] = list(self.grid)
         if self.when:
             alts = [{c.key: c.to_yaml() for c in alt} for alt in self.when]
             out["when"] = alts[0] if len(alts) == 1 else alts
@@ -174,9 +194,43 @@ class SearchSpace:
     fixed: dict[str, Any] = field(default_factory=dict)
     params: list[Param] = field(default_factory=list)
     enqueue: list[dict[str, Any]] = field(default_factory=list)
-    scheduler: dict[str, int] = field(default_factory=dict)
-    sampler: dict[str, int] = field(default_factory=dict)
+    scheduler: dict[str, Any] = field(default_factory=dict)  # ASHA settings, or {name: none}
+    sampler: dict[str, Any] = field(default_factory=dict)  # TPE settings and/or {name: ...}
     description: str = ""
+
+    @property
+    def sampler_name(self) -> str:
+        """tpe (default) | grid | random."""
+        return str(self.sampler.get("name", "tpe"))
+
+    @property
+    def early_stopping(self) -> bool:
+        """False under ``scheduler: none`` (recording mode: every trial runs all epochs)."""
+        return self.scheduler.get("name", "asha") != "none"
+
+    def grid(self) -> dict[str, list[Any]]:
+        """Each parameter's grid values (``GridSampler``'s search space), in file order."""
+        return {p.name: p.grid_values() for p in self.params}
+
+    def grid_points(self) -> list[dict[str, Any]]:
+        """The distinct active configurations of the grid, in product order."""
+        import itertools
+
+        names = [p.name for p in self.params]
+        seen: dict[str, dict[str, Any]] = {}
+        for combo in itertools.product(*(p.grid_values() for p in self.params)):
+            params = self.suggest(
+                _DrawTrial(random.Random(0), dict(zip(names, combo, strict=True)))
+            )
+            seen.setdefault(repr(sorted(params.items())), params)
+        return list(seen.values())
+
+    def sampler_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`search.study.make_sampler` for this space."""
+        out: dict[str, Any] = dict(self.sampler)
+        if self.sampler_name == "grid":
+            out["grid"] = self.grid()
+        return out
 
     @property
     def epochs(self) -> int:
@@ -212,7 +266,7 @@ class SearchSpace:
         if self.description:
             out["description"] = self.description
         if self.scheduler:
-            out["scheduler"] = dict(self.scheduler)
+            out["scheduler"] = "none" if not self.early_stopping else dict(self.scheduler)
         if self.sampler:
             out["sampler"] = dict(self.sampler)
         out["fixed"] = dict(self.fixed)
@@ -293,7 +347,7 @@ def _parse_param(where: str, name: str, raw: Any, kind: str, known: set[str]) ->
             raise _unknown(where, key, PARAM_KEYS)
     when = _parse_when(where, raw["when"], known) if "when" in raw else ()
     if "choices" in raw:
-        extra = [k for k in ("low", "high", "log", "step") if k in raw]
+        extra = [k for k in ("low", "high", "log", "step", "grid") if k in raw]
         if extra:
             raise ConfigError(f"{where} has both 'choices' and {extra[0]!r}; use one or the other")
         choices = raw["choices"]
@@ -331,6 +385,7 @@ def _parse_param(where: str, name: str, raw: Any, kind: str, known: set[str]) ->
     if step is not None and step <= 0:
         raise ConfigError(f"{where}.step is {step!r}; it must be positive")
     cast = int if kind == "int" else float
+    grid = _parse_grid(where, raw.get("grid"), kind, cast(low), cast(high)) if "grid" in raw else ()
     return Param(
         name,
         kind,
@@ -339,7 +394,25 @@ def _parse_param(where: str, name: str, raw: Any, kind: str, known: set[str]) ->
         log=log,
         step=None if step is None else cast(step),
         when=when,
+        grid=grid,
     )
+
+
+def _parse_grid(where: str, raw: Any, kind: str, low: float, high: float) -> tuple[Any, ...]:
+    """A range's ``grid:`` values: a non-empty list of distinct numbers within [low, high]."""
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{where}.grid must be a non-empty list of values")
+    values = [_coerce(v, kind) for v in raw]
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ConfigError(f"{where}.grid holds {v!r}; it must hold finite numbers")
+        if kind == "int" and not float(v).is_integer():
+            raise ConfigError(f"{where}.grid holds {v!r}; this field takes integers")
+        if not low <= v <= high:
+            raise ConfigError(f"{where}.grid holds {v!r}, outside low {low!r} .. high {high!r}")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{where}.grid lists a value twice")
+    return tuple(int(v) if kind == "int" else float(v) for v in values)
 
 
 def _int_section(where: str, raw: Any, allowed: dict[str, type]) -> dict[str, int]:
@@ -355,6 +428,80 @@ def _int_section(where: str, raw: Any, allowed: dict[str, type]) -> dict[str, in
             raise ConfigError(f"{where}.{key} is {value!r}; it must be a positive integer")
         out[key] = value
     return out
+
+
+def _named_section(
+    where: str, raw: Any, allowed: dict[str, type], names: tuple[str, ...]
+) -> dict[str, Any]:
+    """A scheduler/sampler mapping: its integer settings plus an optional ``name``."""
+    if raw is None:
+        return {}
+    if isinstance(raw, str):
+        raw = {"name": raw}  # `scheduler: none`
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a mapping (or one of: {', '.join(names)})")
+    name = raw.get("name", names[0])
+    if name not in names:
+        raise ConfigError(f"{where}.name is {name!r}; allowed: {', '.join(names)}")
+    out: dict[str, Any] = _int_section(
+        where, {k: v for k, v in raw.items() if k != "name"}, allowed
+    )
+    if out and name != names[0]:
+        raise ConfigError(f"{where}.{next(iter(out))} only applies to {names[0]}, not {name!r}")
+    if "name" in raw:
+        out = {"name": name, **out}
+    return out
+
+
+def _check_grid(space: SearchSpace, raw: Mapping[str, Any]) -> None:
+    """Grid sampling: explicit values for ranges, no duplicate points, a matching trial count."""
+    path = space.path
+    for p in space.params:
+        if p.grid and space.sampler_name != "grid":
+            raise ConfigError(
+                f"{path}: key 'params.{p.name}.grid' is only used by sampler grid, but the "
+                f"sampler is {space.sampler_name!r}"
+            )
+    if space.sampler_name != "grid":
+        return
+    if not space.params:
+        raise ConfigError(f"{path}: key 'sampler' is grid, but 'params' is empty")
+    if space.enqueue:
+        raise ConfigError(
+            f"{path}: key 'enqueue' cannot be combined with sampler grid (the grid already "
+            "trains every configuration once)"
+        )
+    size = 1
+    for p in space.params:
+        if p.kind != "categorical" and not p.grid:
+            raise ConfigError(
+                f"{path}: key 'params.{p.name}' is a range; sampler grid needs its values as "
+                "'grid: [...]'"
+            )
+        size *= len(p.grid_values())
+    if size > MAX_GRID:
+        raise ConfigError(
+            f"{path}: key 'sampler' is grid, but the grid has {size} points (at most {MAX_GRID})"
+        )
+    points = space.grid_points()
+    if len(points) != size:
+        cond = next(p.name for p in space.params if p.when)
+        raise ConfigError(
+            f"{path}: key 'params.{cond}' is conditional, so the grid's {size} points hold only "
+            f"{len(points)} distinct configurations; fix the condition's parameter to values "
+            "where it holds"
+        )
+    if "trials" not in raw:
+        space.trials = size
+    elif space.trials > size:
+        raise ConfigError(
+            f"{path}: key 'trials' is {space.trials}, but the grid has only {size} points; "
+            "drop 'trials' or lower it"
+        )
+    for params in points:
+        err = _check(space, params)
+        if err:
+            raise ConfigError(f"{path}: the grid point {_show(params)} is invalid: {err}")
 
 
 def parse_space(raw: Any, path: str, task: str | None = None) -> SearchSpace:
@@ -439,10 +586,15 @@ def parse_space(raw: Any, path: str, task: str | None = None) -> SearchSpace:
         fixed=fixed,
         params=params,
         enqueue=enqueue,
-        scheduler=_int_section(f"{path}: key 'scheduler'", raw.get("scheduler"), SCHEDULER_KEYS),
-        sampler=_int_section(f"{path}: key 'sampler'", raw.get("sampler"), SAMPLER_KEYS),
+        scheduler=_named_section(
+            f"{path}: key 'scheduler'", raw.get("scheduler"), SCHEDULER_KEYS, SCHEDULERS
+        ),
+        sampler=_named_section(
+            f"{path}: key 'sampler'", raw.get("sampler"), SAMPLER_KEYS, SAMPLERS
+        ),
         description=str(raw.get("description", "")),
     )
+    _check_grid(space, raw)
     check_space(space)
     return space
 

@@ -116,10 +116,32 @@ def derive_seed(seed: int, session: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(session)]).generate_state(1)[0])
 
 
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's GridSampler for ask/tell use: its ``after_trial`` calls ``study.stop()`` once
+    the grid is exhausted, which raises outside ``study.optimize`` (the trial's state is stored
+    first); the search's trial budget is the grid size, so nothing needs stopping."""
+
+    def after_trial(self, study: Any, trial: Any, state: TrialState, values: Any) -> None:
+        return None
+
+
 def make_sampler(
-    seed: int, n_startup_trials: int | None = None, n_ei_candidates: int | None = None
-) -> optuna.samplers.TPESampler:
-    """Multivariate, grouped (conditional spaces), constant-liar TPE."""
+    seed: int,
+    n_startup_trials: int | None = None,
+    n_ei_candidates: int | None = None,
+    *,
+    name: str = "tpe",
+    grid: Mapping[str, list[Any]] | None = None,
+) -> optuna.samplers.BaseSampler:
+    """The space's sampler: multivariate, grouped (conditional spaces), constant-liar TPE by
+    default; ``name="random"`` Optuna's RandomSampler, ``name="grid"`` its GridSampler over
+    ``grid`` (parameter -> values; recording mode, see :mod:`search.space`)."""
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        if not grid:
+            raise ConfigError("sampler grid needs the grid's values (SearchSpace.grid())")
+        return AskTellGridSampler({k: list(v) for k, v in grid.items()}, seed=seed)
     kwargs: dict[str, Any] = {}
     if n_startup_trials is not None:
         kwargs["n_startup_trials"] = n_startup_trials
@@ -141,7 +163,7 @@ class StudyRef:
     direction: str
     url: str | None = None
     sampler_seed: int = 0
-    sampler_opts: dict[str, int] = field(default_factory=dict)
+    sampler_opts: dict[str, Any] = field(default_factory=dict)  # make_sampler keywords
 
     def __post_init__(self) -> None:
         self._study: optuna.Study | None = None

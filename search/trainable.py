@@ -87,6 +87,7 @@ def train_trial(config: dict[str, Any]) -> None:
     from lssat.descriptors import set_backend
 
     meta = config[META_KEY]
+    use_weights_dir(meta.get("weights_dir"))
     cfg = TrialConfig.from_dict(dict(config[CONFIG_KEY]))
     threads = int(meta.get("threads") or 0)
     if threads > 0:
@@ -197,17 +198,39 @@ def _run_distributed(
         checkpoint=meta.get("resume_from"),
         tb_dir=meta.get("tb_dir"),
         max_failures=0,  # one retry layer: Tune's (a lost worker raises WorkersLost)
-        trial_fn=functools.partial(_placed, trial_fn),
+        trial_fn=functools.partial(_placed, trial_fn, meta.get("weights_dir")),
     )
 
 
-def _placed(trial_fn: Callable[..., Any], config: Any, data: Any, report: Any, **kw: Any) -> Any:
-    """``trial_fn`` whose reports carry this worker's placement (runs on each Train worker)."""
+def _placed(
+    trial_fn: Callable[..., Any],
+    weights_dir: str | None,
+    config: Any,
+    data: Any,
+    report: Any,
+    **kw: Any,
+) -> Any:
+    """``trial_fn`` whose reports carry this worker's placement (runs on each Train worker,
+    with the search's weights folder)."""
+    use_weights_dir(weights_dir)
 
     def placed_report(metrics: Mapping[str, Any], checkpoint_dir: str | None = None) -> None:
         report({**metrics, **placement()}, checkpoint_dir)
 
     return trial_fn(config, data, placed_report, **kw)
+
+
+def use_weights_dir(folder: str | None) -> None:
+    """Point ``lssat.weights`` at the search's weights folder in this process (a reused actor
+    or a node's own ``$LSSAT_WEIGHTS`` must not change what a trial loads)."""
+    import os
+
+    from lssat.weights import ENV
+
+    if folder:
+        os.environ[ENV] = folder
+    else:
+        os.environ.pop(ENV, None)
 
 
 def train_run_name(number: int) -> str:

@@ -10,7 +10,11 @@ import pytest
 
 from analysis.synthetic import write_synthetic
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "analysis").glob("*.ipynb"))
+NOTEBOOKS = sorted(
+    p
+    for p in (Path(__file__).resolve().parents[1] / "analysis").glob("*.ipynb")
+    if p.name != "search_efficiency.ipynb"  # reads replay CSVs: tests/test_issue16_replay.py
+)
 
 
 def _results(root: Path, demo_search: Path) -> str:

@@ -67,7 +67,7 @@ def test_multilabel_items_and_groups(tmp_path: Path) -> None:
 
 def test_val_falls_back_to_test_split(tmp_path: Path) -> None:
     root = T.make_affectnet(tmp_path / "a", broken=False)
-    prepare(AffectNetSource(root, size=24), tmp_path / "out", progress=False)
+    prepare(AffectNetSource(root, size=24, val_fraction=0.0), tmp_path / "out", progress=False)
     td = load_trial_data(tmp_path / "out", config(task="emotion", img_size=16))
     assert td.meta["val_split"] == "test" and td.extra["val_split"] == "test"
     assert td.test is None and len(td.val) == 3

@@ -112,7 +112,7 @@ def test_faceforensics_box_file_and_hash_split(ff_root: Path, tmp_path: Path) ->
         tmp_path / "out", progress=False,
     )  # fmt: skip
     assert rel not in _reasons(meta)  # the box file replaced detection
-    assert meta["split_source"].startswith("hash")
+    assert meta["split_source"].startswith("identity groups")
     assert any("split files" in w for w in meta["warnings"])
 
 
@@ -177,9 +177,10 @@ def test_celeba_missing_annotation_and_bad_line(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- AffectNet
 def test_affectnet_raw_release(tmp_path: Path) -> None:
     root = T.make_affectnet(tmp_path / "aff")
-    meta = prepare(AffectNetSource(root, size=32), tmp_path / "out", progress=False)
+    source = AffectNetSource(root, size=32, val_fraction=0.0)  # no val: validates on test
+    meta = prepare(source, tmp_path / "out", progress=False)
     assert meta["task"] == "emotion" and meta["classes"] == list(AFFECTNET_CLASSES)
-    assert meta["layout"] == "raw" and meta["val_split"] == "test"
+    assert meta["layout"] == "raw" and meta["val_split"] == "test" and meta["val_is_test"]
     assert meta["counts"]["train"]["per_class"] == dict.fromkeys(AFFECTNET_CLASSES, 1)
     assert meta["counts"]["test"]["rows"] == 3 and meta["counts"]["val"]["rows"] == 0
     assert _reasons(meta) == {

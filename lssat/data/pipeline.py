@@ -286,7 +286,9 @@ def build_meta(source: Source, out: Path, shards: list[str], fp: dict[str, Any])
         )
     val_split = "val" if rows["val"] else ("test" if rows["test"] else None)
     warnings = list(source.warnings)
-    if val_split == "test":
+    if source.evaluation_only:
+        pass  # a test-only set is for evaluation, never for training or selection
+    elif val_split == "test":
         warnings.append("no val split: training uses the test split for validation")
     elif val_split is None:
         warnings.append("no val or test split: training has nothing to validate on")
@@ -302,6 +304,9 @@ def build_meta(source: Source, out: Path, shards: list[str], fp: dict[str, Any])
         "channels": source.channels,
         "splits": list(SPLITS),
         "val_split": val_split,
+        "val_is_test": val_split == "test",
+        "evaluation_only": source.evaluation_only,
+        "split_roles": split_roles(source, rows, val_split),
         "rows": total,
         "counts": counts,
         "skipped": {
@@ -324,3 +329,18 @@ def build_meta(source: Source, out: Path, shards: list[str], fp: dict[str, Any])
     }
     json.dumps(meta)  # fail here, not half-way through writing, if a value is not JSON-able
     return meta
+
+
+def split_roles(source: Source, rows: dict[str, int], val_split: str | None) -> dict[str, str]:
+    """meta.json ``split_roles``: for each non-empty split, where it comes from and its use."""
+    given = source.split_roles()
+    use = {
+        "train": "trains the model",
+        "val": "selects (validation of every search trial)",
+        "test": "reports (held out: the final stage only)",
+    }
+    if source.evaluation_only:
+        use["test"] = "reports (an evaluation-only set: never trained or selected on)"
+    elif val_split == "test":
+        use["test"] = "selects AND reports (no val split: validation runs on the test split)"
+    return {s: f"{given[s]}; {use[s]}" if s in given else use[s] for s in SPLITS if rows[s]}

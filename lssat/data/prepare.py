@@ -1,4 +1,6 @@
-"""``python -m lssat.data.prepare {faceforensics,celeba,affectnet,folder} --root RAW --out DIR``
+"""``python -m lssat.data.prepare DATASET --root RAW --out DIR``
+
+DATASET: faceforensics, celebdf (a test-only set), celeba, affectnet or folder.
 
 Turns a raw dataset, as downloaded, into face-crop shards + ``meta.json`` (see
 ``docs/data.md``). Resumable: run the same command again after an interruption.
@@ -15,7 +17,7 @@ from typing import NoReturn
 
 from lssat.errors import LssatError
 
-DATASETS = ("faceforensics", "celeba", "affectnet", "folder")
+DATASETS = ("faceforensics", "celebdf", "celeba", "affectnet", "folder")
 
 
 def _fraction(text: str) -> float:
@@ -131,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder with train.json/val.json/test.json (default ROOT/splits or ROOT)",
     )
 
+    cd = sub.add_parser("celebdf", help="Celeb-DF-v2 videos, a test-only deepfake set")
+    common(cd, image=False)
+    cd.add_argument("--frames", type=_positive, default=32, help="frames per video (32)")
+    cd.add_argument(
+        "--all",
+        action="store_true",
+        help="every video as the test set (default: List_of_testing_videos.txt only)",
+    )
+
     common(sub.add_parser("celeba", help="CelebA aligned images, 40 attributes"))
 
     an = sub.add_parser("affectnet", help="AffectNet expressions (raw or class folders)")
@@ -145,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument(
         "--val-fraction",
         type=_fraction,
-        default=0.0,
-        help="carve a val split out of train (default: validate on val_set)",
+        default=0.1,
+        help="share of the training images, stratified by class, that becomes the val split "
+        "(0.1); the official val_set is the test split; 0 validates on the test split",
     )
 
     fo = sub.add_parser("folder", help="class_name/*.jpg tree or a CSV path,label[,split][,group]")
@@ -192,6 +204,10 @@ def make_source(args: argparse.Namespace):  # -> Source
             args.root, **common, compression=args.compression, methods=args.methods,
             originals=args.originals, frames=args.frames, splits=args.splits, **face,
         )  # fmt: skip
+    if args.dataset == "celebdf":
+        from lssat.data.sources.celebdf import CelebDFSource
+
+        return CelebDFSource(args.root, **common, frames=args.frames, all_videos=args.all, **face)
     face["detect"] = args.detect
     if args.dataset == "celeba":
         from lssat.data.sources.celeba import CelebASource

@@ -125,6 +125,29 @@ def make_faceforensics(
     return root
 
 
+# ------------------------------------------------------------------------------ Celeb-DF
+def make_celebdf(root: Path, frames: int = 6, broken: bool = True) -> Path:
+    """Celeb-DF-v2 tree: ``Celeb-real/``, ``YouTube-real/``, ``Celeb-synthesis/`` videos and
+    ``List_of_testing_videos.txt`` (``label path``, 1 = real, 0 = synthesised) listing 3 of
+    the 6 good videos. ``broken`` lists a corrupt video, a face-less one and a missing one."""
+    good = {
+        "Celeb-real/id0_0000.mp4": 0, "Celeb-real/id1_0000.mp4": 1, "YouTube-real/00000.mp4": 2,
+        "Celeb-synthesis/id0_id1_0000.mp4": 60, "Celeb-synthesis/id1_id0_0000.mp4": 61,
+        "Celeb-synthesis/id2_id0_0001.mp4": 62,
+    }  # fmt: skip
+    for rel, face in good.items():
+        write_video(root / rel, face_clip(face, frames))
+    listed = ["1 Celeb-real/id0_0000.mp4", "1 YouTube-real/00000.mp4",
+              "0 Celeb-synthesis/id0_id1_0000.mp4"]  # fmt: skip
+    if broken:
+        corrupt_file(root / "Celeb-real/id2_0000.mp4")
+        write_video(root / "YouTube-real/00001.mp4", [blank_scene(i) for i in range(frames)])
+        listed += ["1 Celeb-real/id2_0000.mp4", "1 YouTube-real/00001.mp4",
+                   "0 Celeb-synthesis/id9_id8_0000.mp4"]  # fmt: skip
+    (root / "List_of_testing_videos.txt").write_text("\n".join(listed) + "\n")
+    return root
+
+
 # ------------------------------------------------------------------------------ CelebA
 def make_celeba(root: Path, n: int = 9, variant: str = "txt", broken: bool = True) -> Path:
     """CelebA tree: ``n`` aligned 178x218 JPEGs, attribute and partition files (``txt``:
@@ -175,11 +198,11 @@ def _npy_str(path: Path, value: str) -> None:
     np.save(path, np.array(value))  # AffectNet stores each annotation as a 0-d string array
 
 
-def make_affectnet(root: Path, variant: str = "raw", broken: bool = True) -> Path:
+def make_affectnet(root: Path, variant: str = "raw", broken: bool = True, copies: int = 1) -> Path:
     """AffectNet tree. ``raw``: ``{train,val}_set/images/<id>.jpg`` + ``annotations/<id>_
-    {exp,val,aro,lnd}.npy``, labels 0-7 in train plus one code 8 (None); ``broken`` adds a
-    corrupt image and an image without annotation. ``folders``: ``train|val/<class>/*.jpg``
-    with an empty ``contempt`` class folder."""
+    {exp,val,aro,lnd}.npy``, labels 0-7 in train plus one code 8 (None), each ``copies``
+    times; ``broken`` adds a corrupt image and an image without annotation. ``folders``:
+    ``train|val/<class>/*.jpg`` with an empty ``contempt`` class folder."""
     if variant == "folders":
         for split, per in (("train", 2), ("val", 1)):
             for c, name in enumerate(AFFECTNET_FOLDERS):
@@ -190,12 +213,12 @@ def make_affectnet(root: Path, variant: str = "raw", broken: bool = True) -> Pat
                     write_image(root / split / name / f"{c}_{k}.jpg",
                                 face_scene(c * 3 + k, 112, 112, 96))  # fmt: skip
         return root
-    for split, codes in (("train_set", [0, 1, 2, 3, 4, 5, 6, 7, 8]), ("val_set", [0, 1, 7])):
+    for split, codes in (("train_set", list(range(9)) * copies), ("val_set", [0, 1, 7])):
         img_dir, ann = root / split / "images", root / split / "annotations"
         ann.mkdir(parents=True, exist_ok=True)
         for k, code in enumerate(codes):
-            stem = f"{100 * (split == 'val_set') + k}"
-            write_image(img_dir / f"{stem}.jpg", face_scene(k, 112, 112, 96))
+            stem = f"{1000 * (split == 'val_set') + k}"
+            write_image(img_dir / f"{stem}.jpg", face_scene(k % 50, 112, 112, 96))
             _npy_str(ann / f"{stem}_exp.npy", str(code))
             _npy_str(ann / f"{stem}_val.npy", "0.25")
             _npy_str(ann / f"{stem}_aro.npy", "-0.1")

@@ -25,6 +25,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from lssat.errors import ConfigError
+from lssat.weights import timm_kwargs
 
 
 @dataclass
@@ -76,7 +77,10 @@ def create_backbone(config: Any, num_outputs: int) -> Backbone:
         probe = _timm_create(config.backbone, device="meta", pretrained=False, **base)
     except Exception as err:  # noqa: BLE001 - any failure here is a bad backbone choice
         raise _fail(config, f"timm cannot build it at img_size {config.img_size} ({err})") from err
-    kwargs: dict[str, Any] = dict(base, num_classes=num_outputs, pretrained=config.pretrained)
+    # pretrained: a local <$LSSAT_WEIGHTS>/<backbone>.safetensors (see lssat.weights), else timm's
+    kwargs: dict[str, Any] = dict(
+        base, num_classes=num_outputs, **timm_kwargs(config.backbone, config.pretrained)
+    )
     if config.drop_path:
         kwargs["drop_path_rate"] = config.drop_path
     if isinstance(probe, VisionTransformer):

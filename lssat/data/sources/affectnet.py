@@ -1,9 +1,10 @@
 """AffectNet expressions: the raw release (``{train,val}_set/images`` +
 ``annotations/<id>_exp.npy``) or the class-folder variant; explicit class mapping
 (0 Neutral, 1 Happy, 2 Sad, 3 Surprise, 4 Fear, 5 Disgust, 6 Anger, 7 Contempt), 8 or 7
-classes (7 leaves Contempt out). The raw ``val_set`` is the usual test set: it becomes the
-``test`` split (training then validates on it unless ``--val-fraction`` carves a val split
-out of train)."""
+classes (7 leaves Contempt out). The raw ``val_set`` (the usual AffectNet test set) becomes the
+``test`` split; ``--val-fraction`` (0.1) of the training images, stratified by class with a
+fixed seed, becomes the ``val`` split that selects (``--val-fraction 0`` validates on the test
+split, and ``meta["val_is_test"]`` says so)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from typing import Any
 import numpy as np
 
 from lssat.data.faces import Skip, image_files
-from lssat.data.sources.base import SPLIT_DIRS, Exclude, ImageSource, Item, Output, hash_split
+from lssat.data.sources.base import (
+    SPLIT_DIRS,
+    Exclude,
+    ImageSource,
+    Item,
+    Output,
+    stratified_pick,
+)
 from lssat.data.sources.folder import images_under
 from lssat.errors import DataError
 from lssat.tasks import AFFECTNET_CLASSES
@@ -32,6 +40,7 @@ SYNONYMS = {
     "angry": 6, "contempt": 7,
 }  # fmt: skip
 OTHER_CODES = {8: "None", 9: "Uncertain", 10: "Non-Face"}
+VAL_SEED = 0  # the carved val split is the same on every machine and every prepare
 
 
 def class_of_folder(name: str) -> int | None:
@@ -55,7 +64,7 @@ class AffectNetSource(ImageSource):
         size: int = 224,
         limit: int = 0,
         num_classes: int = 8,
-        val_fraction: float = 0.0,
+        val_fraction: float = 0.1,
         **face: Any,
     ):
         super().__init__(root, size, limit, **face)
@@ -65,6 +74,8 @@ class AffectNetSource(ImageSource):
         self.val_fraction = val_fraction
         self.classes = list(AFFECTNET_CLASSES[:num_classes])
         self.layout = "?"
+        self._official_test = "?"
+        self._val_given = False  # class folders train/, val/ and test/: nothing carved
 
     def options(self) -> dict[str, Any]:
         return {
@@ -76,19 +87,45 @@ class AffectNetSource(ImageSource):
     def meta_extra(self) -> dict[str, Any]:
         return {"layout": self.layout, "class_mapping": dict(enumerate(self.classes))}
 
-    def _split(self, key: str, split: str) -> str:
-        if split == "train" and self.val_fraction:
-            return hash_split(key, self.val_fraction, 0.0)
-        return split
+    def split_roles(self) -> dict[str, str]:
+        pct = f"{self.val_fraction:g} of"
+        if self._val_given:
+            return {"train": "the folder train/", "val": "the folder val/",
+                    "test": f"the folder {self._official_test}"}  # fmt: skip
+        return {
+            "train": "the training images"
+            + (f" less the {pct} them carved out as val" if self.val_fraction else ""),
+            "val": f"--val-fraction {pct} the training images, stratified by class "
+            f"(seed {VAL_SEED})",
+            "test": f"the official validation set ({self._official_test})",
+        }
 
     def list_items(self) -> list[Item]:
         assert self.root is not None
         raw = [d for d in RAW_SPLITS if (self.root / d).is_dir()]
         if raw:
             self.layout = "raw"
-            return self._raw_items(raw)
-        self.layout = "class-folders"
-        return self._folder_items()
+            self._official_test = "val_set/"
+            items = self._raw_items(raw)
+        else:
+            self.layout = "class-folders"
+            items = self._folder_items()
+        return self._carve_val(items)
+
+    def _carve_val(self, items: list[Item]) -> list[Item]:
+        """Move ``val_fraction`` of the train items (stratified by class) to ``val``.
+
+        Items whose class is not kept (codes 8-10, Contempt with 7 classes, unreadable
+        annotations) are left out of the strata: they are excluded or skipped anyway.
+        """
+        if not self.val_fraction or self._val_given:
+            return items
+        strata: dict[int, list[str]] = {}
+        for it in items:
+            if it.split == "train" and isinstance(it.label, int) and it.label < self.num_classes:
+                strata.setdefault(it.label, []).append(it.key)
+        picked = stratified_pick(strata, self.val_fraction, VAL_SEED)
+        return [dataclasses.replace(it, split="val") if it.key in picked else it for it in items]
 
     def _raw_items(self, dirs: list[str]) -> list[Item]:
         assert self.root is not None
@@ -104,10 +141,12 @@ class AffectNetSource(ImageSource):
             if not files:
                 raise DataError(f"AffectNet folder {images} holds no images; {LAYOUT}")
             for f in files:
-                key = self.rel(f)
                 exp = notes / f"{f.stem}_exp.npy"
-                items.append(Item(key, self._split(key, RAW_SPLITS[d]), None, (), f,
-                                  extra={"exp": exp}))  # fmt: skip
+                try:  # read here: the val carve is stratified by class
+                    label = read_expression(exp)
+                except Skip:
+                    label = None  # process() reads it again and skips the image with the reason
+                items.append(Item(self.rel(f), RAW_SPLITS[d], label, (), f, extra={"exp": exp}))
         return items
 
     def _folder_items(self) -> list[Item]:
@@ -115,6 +154,14 @@ class AffectNetSource(ImageSource):
         subdirs = sorted(p for p in self.root.iterdir() if p.is_dir())
         split_dirs = [p for p in subdirs if p.name.lower() in SPLIT_DIRS]
         roots = [(SPLIT_DIRS[p.name.lower()], p) for p in split_dirs] or [("train", self.root)]
+        given = {s for s, _ in roots}
+        if "test" not in given:  # a val/ folder is AffectNet's official validation set: the test
+            roots = [("test" if s == "val" else s, p) for s, p in roots]
+            self._official_test = ", ".join(f"{p.name}/" for s, p in roots if s == "test")
+        elif "val" in given:  # train/, val/ and test/ given: the folders decide, nothing carved
+            self._val_given = True
+            self._official_test = ", ".join(f"{p.name}/" for s, p in roots if s == "test")
+            self.warnings.append("train, val and test folders given: no val split carved")
         items, seen = [], False
         for split, base in roots:
             for cls_dir in sorted(p for p in base.iterdir() if p.is_dir()):
@@ -128,9 +175,7 @@ class AffectNetSource(ImageSource):
                 files = images_under(cls_dir)
                 if not files:
                     self.warnings.append(f"class folder {self.rel(cls_dir)} holds no images")
-                for f in files:
-                    key = self.rel(f)
-                    items.append(Item(key, self._split(key, split), label, (), f))
+                items += [Item(self.rel(f), split, label, (), f) for f in files]
         if not seen:
             raise DataError(
                 f"AffectNet root {self.root} has neither train_set/val_set nor class "

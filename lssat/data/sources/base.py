@@ -61,6 +61,7 @@ class Source:
     is_video = False
     chunk = 512  # source items per shard
     channels = "rgb"
+    evaluation_only = False  # a test-only set (cross-dataset evaluation): no train, no val
 
     def __init__(self, root: Path | None, size: int = 224, limit: int = 0):
         self.root = Path(root).expanduser().resolve() if root is not None else None
@@ -86,6 +87,10 @@ class Source:
 
     def meta_extra(self) -> dict[str, Any]:
         """Source-specific additions to meta.json."""
+        return {}
+
+    def split_roles(self) -> dict[str, str]:
+        """Where each split comes from (meta.json ``split_roles``; a generic text if empty)."""
         return {}
 
     # ---------------------------------------------------------------- helpers
@@ -159,6 +164,69 @@ class ImageSource(Source):
         image = read_image(item.path)
         assert item.label is not None
         return Output([("", self.face(image, item.key))], item.label)
+
+
+class VideoSource(ImageSource):
+    """Deepfake videos (binary, 1 = fake): ``frames`` evenly spaced frames per video, the
+    largest face of each (Haar cascade, or a ``--boxes`` box) cropped with the margin."""
+
+    task = "deepfake"
+    label_kind = "binary"
+    is_video = True
+    chunk = 8
+    frames = 32
+
+    def process(self, item: Item) -> Output:
+        from lssat.data.video import read_frames
+
+        if "exclude" in item.extra:
+            raise Exclude(item.extra["exclude"])
+        assert item.path is not None and isinstance(item.label, int)
+        if not item.path.exists():
+            raise Skip("missing file")
+        frames, bad = [], []
+        n_read = 0
+        for index, frame in read_frames(item.path, self.frames):
+            suffix = f"#{index}"
+            if isinstance(frame, str):
+                bad.append((suffix, frame))
+                continue
+            n_read += 1
+            try:
+                frames.append((suffix, self.face(frame, item.key, index)))
+            except Skip as exc:
+                bad.append((suffix, str(exc)))
+        if not frames:
+            raise Skip(
+                f"no face in any of {n_read} decoded frames" if n_read else "no frame decoded"
+            )
+        return Output(frames, item.label, bad)
+
+
+def stratified_pick(
+    keys_by_class: dict[int, list[str]], fraction: float, seed: int = 0
+) -> set[str]:
+    """Keys of a ``fraction`` share of the items, stratified by class, for a fixed ``seed``.
+
+    The total is ``round(fraction * n)``; each class gets the floor of its exact share and
+    the classes with the largest remainders one more (ties: lower class index). Inside a class
+    the items are ordered by a seeded hash of their key, so the pick does not depend on the
+    listing order.
+    """
+    total = sum(len(v) for v in keys_by_class.values())
+    want = round(fraction * total)
+    if want <= 0:
+        return set()
+    exact = {c: fraction * len(v) for c, v in keys_by_class.items()}
+    quota = {c: int(x) for c, x in exact.items()}
+    left = want - sum(quota.values())
+    for c in sorted(exact, key=lambda c: (quota[c] - exact[c], c))[: max(left, 0)]:
+        quota[c] += 1
+    picked: set[str] = set()
+    for c, keys in keys_by_class.items():
+        order = sorted(keys, key=lambda k: hashlib.sha1(f"{seed}\0{k}".encode()).hexdigest())
+        picked.update(order[: quota[c]])
+    return picked
 
 
 def hash_split(key: str, val_fraction: float, test_fraction: float) -> str:

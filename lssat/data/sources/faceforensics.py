@@ -2,20 +2,22 @@
 frames per video, largest face (Haar cascade or a user box file) cropped with a margin.
 
 Splits come from the official ``{train,val,test}.json`` files (lists of ``[target, source]``
-id pairs; a fake video is named ``target_source``). Without them, a deterministic hash of
-the target id splits 72/14/14 (a warning says so). Video ids group frames by the full
-relative video path. Pre-extracted frame folders (``videos/<name>/*.png``) work like videos.
+id pairs; a fake video is named ``target_source``). Without them, each target is grouped
+with its source (union-find over the ``target_source`` pairs, since a fake carries the source's
+face) and whole groups are split 72/14/14, so no face is in two splits (a warning says so).
+Video ids group frames by the full relative video path. Pre-extracted frame folders
+(``videos/<name>/*.png``) work like videos.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
-from lssat.data.faces import Skip
-from lssat.data.sources.base import Exclude, ImageSource, Item, Output, hash_split
-from lssat.data.video import VIDEO_SUFFIXES, read_frames
+from lssat.data.sources.base import Item, VideoSource
+from lssat.data.video import VIDEO_SUFFIXES
 from lssat.errors import DataError
 
 METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter",
@@ -27,15 +29,61 @@ LAYOUT = (
     "ROOT/manipulated_sequences/<method>/<comp>/videos/*.mp4 (comp = raw, c23 or c40)"
 )
 
+FALLBACK_FRACTIONS = {"train": 0.72, "val": 0.14, "test": 0.14}
 
-class FaceForensicsSource(ImageSource):
+
+def identities(vid: str) -> list[str]:
+    """Face ids in a video id: ``000`` -> [000], fake ``000_003`` (target_source) -> [000, 003];
+    DeepFakeDetection's ``01__scene`` -> [01], ``01_02__scene__X`` -> [01, 02]."""
+    return [p for p in vid.split("__")[0].split("_") if p] or [vid]
+
+
+def identity_splits(vids: list[str], fractions: dict[str, float]) -> dict[str, str]:
+    """``{video id: split}`` such that no face id is in two splits.
+
+    Union-find joins the ids of every video (a fake joins its target and source); each group
+    of ids, taken in the order of a hash of its smallest id, goes to the split furthest below
+    its share of the videos (``fractions``) so far. Deterministic for a given list of videos.
+    """
+    parent: dict[str, str] = {}
+
+    def find(a: str) -> str:
+        parent.setdefault(a, a)
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for vid in vids:
+        ids = identities(vid)
+        for other in ids[1:]:
+            ra, rb = find(ids[0]), find(other)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+        find(ids[0])
+    size: dict[str, int] = {}
+    for vid in vids:
+        root = find(identities(vid)[0])
+        size[root] = size.get(root, 0) + 1
+    members: dict[str, str] = {}  # smallest id of each group
+    for a in parent:
+        root = find(a)
+        members[root] = min(members.get(root, a), a)
+    order = sorted(size, key=lambda r: hashlib.sha1(members[r].encode()).hexdigest())
+    given = dict.fromkeys(fractions, 0)
+    split_of: dict[str, str] = {}
+    for root in order:
+        total = sum(given.values()) + size[root]
+        best = max(fractions, key=lambda s: fractions[s] * total - given[s])
+        split_of[root] = best
+        given[best] += size[root]
+    return {vid: split_of[find(identities(vid)[0])] for vid in vids}
+
+
+class FaceForensicsSource(VideoSource):
     """Deepfake (binary, 1 = fake); ``video`` = index of the video in the listing."""
 
     name = "faceforensics"
-    task = "deepfake"
-    label_kind = "binary"
-    is_video = True
-    chunk = 8
 
     def __init__(
         self,
@@ -90,6 +138,22 @@ class FaceForensicsSource(ImageSource):
             "frames_per_video": self.frames,
         }
 
+    def _warn_shares(self, split_map: dict[str, str]) -> None:
+        """Warn when identity groups are too large for the 72/14/14 shares (a chained tree)."""
+        n = max(len(split_map), 1)
+        share = {s: sum(v == s for v in split_map.values()) / n for s in FALLBACK_FRACTIONS}
+        if any(abs(share[s] - f) > 0.05 for s, f in FALLBACK_FRACTIONS.items()):
+            shown = " / ".join(f"{s} {share[s]:.0%}" for s in FALLBACK_FRACTIONS)
+            self.warnings.append(
+                f"identity groups are large (target_source pairs chain many faces together): "
+                f"the videos split {shown} instead of 72/14/14"
+            )
+
+    def split_roles(self) -> dict[str, str]:
+        if self.split_source.startswith("official"):
+            return {s: f"the official {s}.json pairs" for s in ("train", "val", "test")}
+        return dict.fromkeys(("train", "val", "test"), "identity groups (no split files)")
+
     # ----------------------------------------------------------------- listing
     def _video_dir(self, *parts: str) -> Path:
         assert self.root is not None
@@ -143,51 +207,31 @@ class FaceForensicsSource(ImageSource):
                 self.warnings.append(f"method {m} not found under manipulated_sequences/")
             self.methods = present or self.methods  # none at all: the error below names one
         dirs += [(1, self._video_dir("manipulated_sequences", m)) for m in self.methods]
-        split_map = self._split_map()
-        if split_map is None:
-            self.split_source = "hash of the target id (no split JSON files found)"
-            self.warnings.append(
-                "no official split files (train.json, val.json, test.json) found under ROOT or "
-                "ROOT/splits: videos were split 72/14/14 by a hash of the target id"
-            )
-        items = []
+        listed = []
         for label, folder in dirs:
             entries = sorted(
                 p for p in folder.iterdir()
                 if (p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES) or p.is_dir()
             )  # fmt: skip
-            for p in entries:
-                vid = p.stem if p.is_file() else p.name
-                key = self.rel(p)
-                if split_map is not None:
-                    split = split_map.get(vid)
-                    extra = {} if split else {"exclude": "video id not in the split files"}
-                else:
-                    split, extra = hash_split(vid.split("_")[0], 0.14, 0.14), {}
-                items.append(Item(key, split or "train", label, (), p, extra=extra))
-        if not items:
+            listed += [(label, p, p.stem if p.is_file() else p.name) for p in entries]
+        if not listed:
             raise DataError(f"FaceForensics++ root {self.root} holds no videos; {LAYOUT}")
-        return items
-
-    # -------------------------------------------------------------- processing
-    def process(self, item: Item) -> Output:
-        if "exclude" in item.extra:
-            raise Exclude(item.extra["exclude"])
-        assert item.path is not None and isinstance(item.label, int)
-        frames, bad = [], []
-        n_read = 0
-        for index, frame in read_frames(item.path, self.frames):
-            suffix = f"#{index}"
-            if isinstance(frame, str):
-                bad.append((suffix, frame))
-                continue
-            n_read += 1
-            try:
-                frames.append((suffix, self.face(frame, item.key, index)))
-            except Skip as exc:
-                bad.append((suffix, str(exc)))
-        if not frames:
-            raise Skip(
-                f"no face in any of {n_read} decoded frames" if n_read else "no frame decoded"
+        split_map = self._split_map()
+        if split_map is None:
+            split_map = identity_splits([vid for _, _, vid in listed], FALLBACK_FRACTIONS)
+            self._warn_shares(split_map)
+            self.split_source = (
+                "identity groups (no split JSON files found): union-find over target_source "
+                "pairs, groups assigned 72/14/14"
             )
-        return Output(frames, item.label, bad)
+            self.warnings.append(
+                "no official split files (train.json, val.json, test.json) found under ROOT or "
+                "ROOT/splits: each target was grouped with its source (union-find over "
+                "target_source pairs) and the groups split 72/14/14, so no face crosses splits"
+            )
+        items = []
+        for label, p, vid in listed:
+            split = split_map.get(vid)
+            extra = {} if split else {"exclude": "video id not in the split files"}
+            items.append(Item(self.rel(p), split or "train", label, (), p, extra=extra))
+        return items

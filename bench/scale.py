@@ -1,0 +1,340 @@
+"""How does the real search driver behave with many trials on many GPUs? (issue 16, item 5)
+
+    python bench/scale.py --trials 1000 --gpus 64            # the goal run
+    python bench/scale.py --trials 16 --gpus 4 --trial-seconds 10   # a quick check
+
+Runs ``search.run`` itself (its Tune setup, the project's Optuna TPE searcher, Ray's ASHA, the
+Recorder writing Parquet, the Optuna journal) against a simulated Ray cluster
+(``ray.cluster_utils.Cluster``: a head for the driver plus several nodes of logical GPUs, one
+trial per GPU). Only the trainable is replaced: ``search.replay.make_trainable`` imports no torch
+and plays back a recorded learning-curve table (``--table``, default ``bench/curves/deepfake``
+when it holds a complete grid, else a small synthetic table, which the output says), sleeping
+each recorded epoch time scaled so that the median trial lasts ``--trial-seconds`` (default 60;
+overhead figures depend on it, so compare runs at the same value).
+
+Measured, from the Parquet the Recorder wrote plus timers around the driver's own calls:
+- busy: busy GPU-seconds (each trial's first epoch start to its last report) / (GPUs x makespan),
+  makespan from the driver's start to the last report;
+- driver overhead per trial: slot freed (a trial's last report) -> the next trial's first report,
+  minus that trial's own first epoch, in seconds and as a share of the mean trial time;
+- TPE ask latency (the searcher's suggest) p50/p95 over asks 81-100 and the last 10 %;
+- Parquet (epochs + trial rows) and journal (Optuna report/tell/attrs) write time per trial;
+- driver memory (peak RSS) and driver CPU seconds per trial (on a small machine part of the
+  overhead is CPU contention with the Ray processes: compare CPU with wall time).
+Each run appends one row to ``--out``/scale.csv; the trend over all rows is printed, then::
+
+    scale: N trials on G GPUs: busy 0.XX, driver overhead X.X% of trial time, TPE ask p95 X ms
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import resource
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lssat.errors import ConfigError, DataError  # noqa: E402
+
+DEFAULT_TABLE = ROOT / "bench" / "curves" / "deepfake"
+TRIAL_SECONDS = 60.0  # the issue's floor for the median simulated trial
+
+
+# ------------------------------------------------------------------------------ the table
+def synthetic_table(out: Path, seed: int = 0) -> Path:
+    """The curve grid (bench/curves/grid.yaml) with made-up curves and epoch times: a stand-in
+    until a recorded table ships. Value = a per-config level reached over the epochs + noise."""
+    import numpy as np
+    import yaml
+
+    from search.replay import write_table
+    from search.space import load_space
+
+    rng = np.random.default_rng(seed)
+    grid = ROOT / "bench" / "curves" / "grid.yaml"
+    raw = yaml.safe_load(grid.read_text())
+    raw["task"] = "deepfake"
+    space = load_space(grid, "deepfake")
+    curves = []
+    for params in space.grid_points():
+        level = 0.6 + 0.3 * rng.random()
+        per_epoch = (30.0 if params["backbone"].startswith("vit") else 20.0) * rng.uniform(0.9, 1.1)
+        values = [
+            level - (level - 0.5) * 0.6 ** (e + 1) + rng.normal(0, 0.01)
+            for e in range(space.epochs)
+        ]
+        curves.append((params, values, [per_epoch] * space.epochs))
+    return write_table(out, raw, curves, experiment="synthetic")
+
+
+def pick_table(arg: str | None, tmp: Path) -> tuple[Any, str]:
+    """The replay table and a label saying where it came from."""
+    from search.replay import load_table
+
+    if arg:
+        return load_table(arg), f"recorded table {arg}"
+    if (DEFAULT_TABLE / "space.yaml").is_file():
+        with contextlib.suppress(DataError):
+            return load_table(DEFAULT_TABLE), f"recorded table {DEFAULT_TABLE}"
+    table = load_table(synthetic_table(tmp / "synthetic"))
+    return table, "SYNTHETIC table (no complete recorded table in bench/curves/deepfake yet)"
+
+
+def search_space_file(table: Any, args: argparse.Namespace, path: Path) -> Path:
+    """The table's grid values as a TPE + ASHA space (the settings of --space, else the demo's)."""
+    import yaml
+
+    from search.space import load_space
+
+    d = table.space.to_dict()
+    src = load_space(args.space) if args.space else load_space(ROOT / "spaces" / "demo.yaml")
+    d["sampler"] = {k: v for k, v in src.sampler.items() if k != "name"}
+    d["scheduler"] = {k: v for k, v in src.scheduler.items() if k != "name"}
+    d["trials"] = args.trials
+    d.pop("enqueue", None)
+    path.write_text(yaml.safe_dump(d, sort_keys=False))
+    return path
+
+
+def fake_dataset(task: str, path: Path) -> Path:
+    """A prepared-dataset folder the driver accepts (the replay trainable never reads it)."""
+    from lssat.data.resolve import META_FILE
+
+    path.mkdir(parents=True, exist_ok=True)
+    (path / META_FILE).write_text(json.dumps({"task": task, "note": "bench/scale.py stand-in"}))
+    return path
+
+
+# --------------------------------------------------------------------------------- timers
+class Timers:
+    """Wall time of the driver's calls, grouped (ask, parquet, journal)."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, list[float]] = defaultdict(list)
+
+    def wrap(self, owner: Any, name: str, group: str) -> None:
+        fn = getattr(owner, name)
+
+        def timed(*a: Any, **kw: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                self.calls[group].append(time.perf_counter() - t)
+
+        setattr(owner, name, timed)
+
+
+def instrument(timers: Timers, trainable: Any) -> None:
+    """Time the searcher's asks, the Recorder's Parquet writes and the journal writes; swap the
+    trial function search.run hands to Tune for the replay trainable."""
+    from search import results, searcher, study
+    from search import trainable as tr
+
+    timers.wrap(searcher.OptunaAskSearcher, "suggest", "ask")
+    timers.wrap(results, "write_epochs", "parquet")
+    timers.wrap(results, "write_trial", "parquet")
+    for name in ("report", "tell", "set_attrs"):
+        timers.wrap(study.StudyRef, name, "journal")
+    tr.train_trial = trainable  # search.run's _tune imports it from here at call time
+
+
+# ------------------------------------------------------------------------------ analysis
+def pct(values: list[float], q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(values, q)) if values else math.nan
+
+
+def measure(exp_dir: Path, gpus: int, t0: float) -> dict[str, float]:
+    """Busy fraction and per-trial driver overhead from the epoch rows' replay timestamps."""
+    from search import results
+
+    ep = results.read_epochs(exp_dir)
+    trials = []
+    for _, g in ep.groupby("trial_id"):
+        g = g.sort_values("epoch")
+        first = g.iloc[0]
+        start = float(first["replay_start"])
+        trials.append(
+            {
+                "start": start,
+                "first_report": float(first["replay_report"]),
+                "first_sleep": float(first["replay_sleep_s"]),
+                "end": float(g["replay_report"].max()),
+                "busy": float(g["replay_report"].max()) - start,
+            }
+        )
+    trials.sort(key=lambda t: t["start"])
+    ends = sorted(t["end"] for t in trials)
+    makespan = max(ends) - t0
+    busy = sum(t["busy"] for t in trials) / (gpus * makespan)
+    # the k-th trial after the first wave took the slot the k-th finished trial freed
+    overheads = []
+    for k, t in enumerate(trials[gpus:]):
+        freed = ends[k]
+        overheads.append(max(0.0, t["first_report"] - freed - t["first_sleep"]))
+    first_wave = [t["first_report"] - t0 - t["first_sleep"] for t in trials[:gpus]]
+    mean_trial = sum(t["busy"] for t in trials) / len(trials)
+    mean_over = sum(overheads) / len(overheads) if overheads else math.nan
+    return {
+        "trials_run": len(trials),
+        "makespan_s": makespan,
+        "busy": busy,
+        "overhead_s": mean_over,
+        "overhead_p95_s": pct(overheads, 95),
+        "overhead_share": mean_over / mean_trial if overheads else math.nan,
+        "first_wave_start_s": pct(first_wave, 50),
+        "mean_trial_s": mean_trial,
+    }
+
+
+# ------------------------------------------------------------------------------------ run
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--trials", type=int, required=True)
+    p.add_argument("--gpus", type=int, required=True, help="logical GPUs (one trial each)")
+    p.add_argument("--nodes", type=int, help="simulated nodes (default: GPUs / 8, at least 2)")
+    p.add_argument("--table", help="recorded experiment folder to replay")
+    p.add_argument("--space", help="TPE/ASHA settings from this space (default spaces/demo.yaml)")
+    p.add_argument("--trial-seconds", type=float, default=TRIAL_SECONDS,
+                   help="median trial duration in real seconds (default 60)")  # fmt: skip
+    p.add_argument("--out", default=str(ROOT / "results" / "scale"), help="where scale.csv and "
+                   "the search's experiment folders go (default results/scale)")  # fmt: skip
+    return p
+
+
+def check(args: argparse.Namespace) -> None:
+    for flag, value, low in (("--trials", args.trials, 1), ("--gpus", args.gpus, 1)):
+        if value < low:
+            raise ConfigError(f"{flag} is {value}; it must be at least {low}")
+    if args.nodes is not None and not 1 <= args.nodes <= args.gpus:
+        raise ConfigError(f"--nodes is {args.nodes}; it must be between 1 and --gpus")
+    if not (math.isfinite(args.trial_seconds) and args.trial_seconds > 0):
+        raise ConfigError(f"--trial-seconds is {args.trial_seconds}; it must be above 0")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        check(args)
+        return run(args)
+    except (ConfigError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="scale-", dir=out))
+    os.environ.setdefault("RAY_TMPDIR", str(tmp / "ray"))
+    Path(os.environ["RAY_TMPDIR"]).mkdir(parents=True, exist_ok=True)
+    table, label = pick_table(args.table, tmp)
+    durations = [sum(c.times) for c in table.configs.values()]
+    scale = args.trial_seconds / float(np.median(durations))
+    print(f"table: {label}; {len(table.configs)} configs x {table.epochs} epochs", flush=True)
+    print(
+        f"time scale {scale:.4g}: the median trial lasts {args.trial_seconds:g} s"
+        + ("" if args.trial_seconds >= TRIAL_SECONDS else
+           f" (below the issue's {TRIAL_SECONDS:g} s: overhead shares are overstated)"),
+        flush=True,
+    )  # fmt: skip
+    from search.replay import make_trainable
+
+    timers = Timers()
+    instrument(timers, make_trainable(table, scale))
+    space_path = search_space_file(table, args, tmp / "space.yaml")
+    data = fake_dataset(table.task, tmp / "data")
+    nodes = args.nodes or max(2, min(8, args.gpus // 8))
+    per = [args.gpus // nodes + (1 if i < args.gpus % nodes else 0) for i in range(nodes)]
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False}
+    )
+    name = f"t{args.trials}-g{args.gpus}-{int(time.time())}"
+    from search import run as search_run
+
+    try:
+        for g in per:
+            cluster.add_node(num_cpus=g, num_gpus=g)
+        cluster.wait_for_nodes()
+        print(f"cluster: {nodes} nodes, {per} logical GPUs", flush=True)
+        argv = [
+            "--task", table.task, "--space", str(space_path), "--data", str(data),
+            "--results", str(out), "--name", name, "--address", cluster.address,
+            "--cpus-per-trial", "1", "--gpus-per-trial", "1", "--trials", str(args.trials),
+        ]  # fmt: skip
+        cpu0, t0 = time.process_time(), time.time()
+        code = search_run.run(search_run.build_parser().parse_args(argv))
+        cpu = time.process_time() - cpu0
+    finally:
+        cluster.shutdown()
+    exp = out / table.task / name
+    m = measure(exp, args.gpus, t0)
+    asks = [s * 1e3 for s in timers.calls["ask"]]
+    n = len(asks)
+    early = asks[80:100] if n >= 100 else asks[max(0, n - max(1, n // 10)) :]
+    late = asks[n - max(1, n // 10) :]
+    trials = max(1, m["trials_run"])
+    row = {
+        "trials": args.trials,
+        "gpus": args.gpus,
+        "nodes": nodes,
+        "trial_seconds": args.trial_seconds,
+        "table": "synthetic" if label.startswith("SYNTHETIC") else str(args.table or DEFAULT_TABLE),
+        **m,
+        "ask_p50_ms_at_100": pct(early, 50),
+        "ask_p95_ms_at_100": pct(early, 95),
+        "ask_p50_ms_at_end": pct(late, 50),
+        "ask_p95_ms_at_end": pct(late, 95),
+        "parquet_ms_per_trial": 1e3 * sum(timers.calls["parquet"]) / trials,
+        "journal_ms_per_trial": 1e3 * sum(timers.calls["journal"]) / trials,
+        "driver_cpu_s_per_trial": cpu / trials,
+        "driver_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "load_avg_1m": os.getloadavg()[0],
+        "exit_code": code,
+    }
+    import pandas as pd
+
+    csv = out / "scale.csv"
+    old = pd.read_csv(csv) if csv.is_file() else pd.DataFrame()
+    trend = pd.concat([old, pd.DataFrame([row])], ignore_index=True)
+    trend.to_csv(csv, index=False)
+    cols = ["trials", "gpus", "trial_seconds", "busy", "overhead_s", "overhead_share",
+            "ask_p95_ms_at_100", "ask_p95_ms_at_end", "parquet_ms_per_trial",
+            "journal_ms_per_trial", "driver_cpu_s_per_trial", "driver_peak_rss_mb"]  # fmt: skip
+    print(f"\ntrend ({csv}):")
+    print(trend[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(
+        f"this run: {m['trials_run']} trials in {m['makespan_s']:.1f} s; mean trial "
+        f"{m['mean_trial_s']:.1f} s; first wave starts after {m['first_wave_start_s']:.1f} s; "
+        f"overhead p95 {m['overhead_p95_s']:.2f} s; ask p50 {row['ask_p50_ms_at_end']:.1f} ms; "
+        f"driver CPU {row['driver_cpu_s_per_trial']:.3f} s/trial (wall overhead "
+        f"{m['overhead_s']:.3f} s/trial); load average {row['load_avg_1m']:.1f}",
+        flush=True,
+    )
+    print(
+        f"scale: {m['trials_run']} trials on {args.gpus} GPUs: busy {m['busy']:.2f}, driver "
+        f"overhead {100 * m['overhead_share']:.1f}% of trial time, TPE ask p95 "
+        f"{row['ask_p95_ms_at_end']:.0f} ms",
+        flush=True,
+    )
+    return 0 if code == 0 else code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
