@@ -49,9 +49,15 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
-def _search(*argv: str) -> subprocess.CompletedProcess:
+def _search(*argv: str, timeout: float = 600) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "search.run", "--task", "deepfake", "--no-dashboard", *argv]
-    return subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    try:
+        return subprocess.run(
+            cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
+        pytest.fail(f"the search still ran after {timeout:g} s (a silent wait):\n{out[-2000:]}")
 
 
 # ------------------------------------------------------------------------------------ fast
@@ -102,7 +108,8 @@ def test_exact_fit_with_the_coordinator_is_refused_in_one_sentence(tmp_path: Pat
 
     cpus = get_num_cpus()  # what a local Ray detects
     proc = _search("--space", "spaces/demo.yaml", "--trials", "1", "--workers-per-trial", "2",
-                   "--cpus-per-trial", f"{cpus / 2:g}", "--results", str(tmp_path))  # fmt: skip
+                   "--cpus-per-trial", f"{cpus / 2:g}", "--results", str(tmp_path),
+                   timeout=240)  # fmt: skip
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
