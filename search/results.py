@@ -72,6 +72,7 @@ TRIAL_COLUMNS: dict[str, str] = {
     "ended_at": "str: ISO-8601 UTC end",
     "params": "str: JSON of the parameters Optuna sampled (the searched subset of cfg_*)",
     "session": "int: search session that finished the trial (0 = first run, +1 per --resume)",
+    "attempts": "int: runs it took to finish the trial (1 + retries after node failures)",
     "weights_source": "str|null: where the pretrained backbone weights came from (a local "
     ".safetensors file, or timm's download location); null = trained from scratch",
     "weights_sha256": "str|null: sha256 of that local weights file (null for a download or "
