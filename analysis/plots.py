@@ -45,7 +45,8 @@ def group_summary_plot(
     metrics: dict[str, str] | None = None,
     level: float = 0.95,
 ) -> Figure:
-    """Per task: median (dot, ``level`` CI bar) and best (cross) value of each group."""
+    """Per task: median (dot, ``level`` CI bar), expected best at the matched budget (diamond)
+    and observed best (cross) of each group."""
     tasks = list(dict.fromkeys(summary["task"]))
     height = 1.6 + 0.32 * max(summary.groupby("task").size().max(), 1)
     fig, axes = _grid(len(tasks), ncols=3, w=4.8, h=height)
@@ -57,7 +58,9 @@ def group_summary_plot(
         err = np.nan_to_num(np.abs(err))
         ax.errorbar(s["median"], y, xerr=err, fmt="none", ecolor="0.4", capsize=3)
         ax.scatter(s["median"], y, c=colors, zorder=3, label=f"median ({level * 100:.3g}% CI)")
-        ax.scatter(s["best"], y, marker="x", c="k", zorder=3, label="best")
+        ax.scatter(s["best"], y, marker="x", c="0.6", zorder=3, label="observed best")
+        ax.scatter(s["emax"], y, marker="D", c="k", s=14, zorder=4,
+                   label="expected best of n (matched)")
         ax.set_yticks(y, [f"{n} (n={k})" for n, k in zip(s[by], s["n"], strict=True)])
         metric = (metrics or {}).get(task, "value")
         ax.set_xlabel(metric)
@@ -203,20 +206,19 @@ def effect_plot(trials: pd.DataFrame, curves: pd.DataFrame, factors: list[str],
 
 
 def gain_plot(gain: pd.DataFrame) -> Figure:
-    """L-SSAT gain over the aux_weight = 0 baseline per task and family, with CIs."""
-    fig = Figure(figsize=(7.0, 1.0 + 0.35 * len(gain)), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
-    labels = [f"{t} / {f}" for t, f in zip(gain["task"], gain["family"], strict=True)]
+    """L-SSAT gain over the aux_weight = 0 baseline per task and family at matched budgets."""
+    fig = Figure(figsize=(5.0, 1.0 + 0.35 * len(gain)), layout="constrained")
+    ax = fig.subplots()
+    labels = [f"{t} / {f} (n={n})"
+              for t, f, n in zip(gain["task"], gain["family"], gain["n_match"], strict=True)]
     y = np.arange(len(gain))[::-1]
-    for ax, kind in zip(axes, ("median", "best"), strict=True):
-        pt = gain[f"{kind}_gain"].to_numpy(dtype=float)
-        err = np.vstack([pt - gain[f"{kind}_lo"], gain[f"{kind}_hi"] - pt])
-        ax.errorbar(pt, y, xerr=np.nan_to_num(np.abs(err)), fmt="o", capsize=3,
-                    color="tab:purple")
-        ax.axvline(0, color="k", lw=0.8)
-        ax.set_xlabel(f"gain in {kind} (L-SSAT - baseline)")
-        ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(y, labels)
+    pt = gain["gain"].to_numpy(dtype=float)
+    err = np.vstack([pt - gain["gain_lo"], gain["gain_hi"] - pt])
+    ax.errorbar(pt, y, xerr=np.nan_to_num(np.abs(err)), fmt="o", capsize=3, color="tab:purple")
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel("gain in expected best of n trials (L-SSAT - baseline)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_yticks(y, labels)
     return fig
 
 

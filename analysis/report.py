@@ -134,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0, help="seed of bootstrap and fANOVA")
     p.add_argument("--blocks", choices=BLOCKS, default="auto",
-                   help="Friedman blocks: tasks, task-seed pairs, or auto (default)")
+                   help="Friedman blocks: tasks (auto = task; trials are never paired across "
+                   "tasks by seed)")
     return p
 
 

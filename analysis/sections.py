@@ -15,10 +15,10 @@ from matplotlib.figure import Figure
 
 from analysis import plots, stats, tables
 from analysis.data import UNKNOWN, VALUE_CHOICES, Results
-from analysis.importance import importances
+from analysis.importance import ALL, importances, side_by_side
 from lssat.errors import ConfigError
 
-BLOCKS = ("auto", "task", "task_seed")
+BLOCKS = ("auto", "task")  # blocks are tasks: trials are never paired across tasks by seed
 MATTERS = 0.15  # fANOVA share from which the text says a parameter "matters" in a task
 
 
@@ -34,6 +34,11 @@ class Options:
     blocks: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.blocks == "task_seed":
+            raise ConfigError(
+                "blocks 'task_seed' is gone: per-trial seeds do not pair trials across tasks; "
+                "use --blocks task"
+            )
         if self.blocks not in BLOCKS:
             raise ConfigError(f"blocks {self.blocks!r} is not one of {', '.join(BLOCKS)}")
         if not 0 < self.alpha < 1:
@@ -131,11 +136,27 @@ def per_task(res: Results, opt: Options) -> Section:
             f"{len(res.task(task))} ranked trials."
         )
     s.text.append(
-        f"Per backbone: the best and the median value with {opt.level:.0%} bootstrap intervals "
-        "over its trials (each trial is one configuration and seed; BCa for the median, "
-        "percentile for the best, which resampling cannot push above the observed best, so read "
-        "that interval as a lower-side spread)."
+        "Per backbone, compared at matched budgets: the expected best of n trials (n = the "
+        "smallest backbone's trial count in the task; Dodge et al. 2019), which ranks the "
+        "backbones, with its spread (sd of the best of n); the observed best (more trials, "
+        f"higher best: not compared); the median with a {opt.level:.0%} BCa bootstrap interval. "
+        "'leader vs' gives the leader's gain over each backbone at the smaller count, with a "
+        "permutation interval."
     )
+    gains = tables.group_gains(res, "backbone", opt.level, min(opt.n_resamples, 400), opt.seed)
+    s.tables["backbone_gains"] = gains
+    s.data["gains"] = gains
+    variance = backbone_variance(res, opt)
+    s.tables["backbone_variance"] = variance
+    s.data["variance"] = variance
+    for _, v in variance.iterrows():
+        if np.isfinite(v["omega2"]):
+            s.text.append(
+                f"{v['task']}: the backbone explains {v['omega2']:.0%} "
+                f"({opt.level:.0%} CI {v['lo']:.0%}-{v['hi']:.0%}) of the variance of "
+                f"{metrics[v['task']]} over {int(v['n'])} trials of {int(v['k'])} backbones "
+                "(omega squared)."
+            )
     small = summary[summary["n"] < 3]
     if len(small):
         s.notes.append(
@@ -152,6 +173,19 @@ def per_task(res: Results, opt: Options) -> Section:
     return s
 
 
+def backbone_variance(res: Results, opt: Options) -> pd.DataFrame:
+    """Per task: omega squared of the backbone (share of the metric's variance over the ranked
+    trials it explains) with a bootstrap interval; ``stats.variance_explained``."""
+    rows = []
+    for task in res.tasks:
+        t = res.task(task)
+        w, lo, hi = stats.variance_explained(t["score"], t["backbone"], opt.level,
+                                             min(opt.n_resamples, 1000), opt.seed)
+        rows.append({"task": task, "n": len(t), "k": t["backbone"].nunique(), "omega2": w,
+                     "lo": lo, "hi": hi})
+    return pd.DataFrame(rows, columns=["task", "n", "k", "omega2", "lo", "hi"])
+
+
 # --------------------------------------------------------------------------- 2. matrices
 def matrices(res: Results, opt: Options) -> Section:
     s = Section("matrices", "2. Backbone, descriptor and configuration x task")
@@ -159,7 +193,8 @@ def matrices(res: Results, opt: Options) -> Section:
         s.notes.append("No ranked trials: nothing to show.")
         return s
     s.text.append(
-        "Each cell is the best value of that level in that task; colour and '#' give its rank "
+        "Each cell is the expected best value of n trials of that level in that task, n = the "
+        "smallest level's trial count there (matched budgets); colour and '#' give its rank "
         "within the task (1 = best). The mean rank is over the tasks where the level was tried. "
         "'none' descriptor = the trial used RGB only; 'baseline/C..' = aux_weight 0."
     )
@@ -239,31 +274,19 @@ def agreement(res: Results, opt: Options) -> Section:
 
 # --------------------------------------------------------------------------- 4. Friedman
 def _blocks(res: Results, blocks: str) -> tuple[str, pd.DataFrame, list, list]:
-    """(kind, complete matrix, dropped blocks, dropped backbones) for the chosen blocking.
-
-    ``auto`` takes, among the blockings with >= 2 blocks and >= 3 backbones, the one keeping the
-    most backbones, then the most blocks, preferring tasks on a tie (``task`` when none fits).
-    """
-    options = {}
-    for kind in ("task", "task_seed"):
-        if blocks in (kind, "auto"):
-            options[kind] = stats.complete_matrix(tables.score_matrix(res, "backbone", kind))
-    kind = blocks
-    if blocks == "auto":
-        fit = [k for k, v in options.items() if v[0].shape[0] >= 2 and v[0].shape[1] >= 3]
-        kind = max(fit, key=lambda k: (options[k][0].shape[1], options[k][0].shape[0],
-                                       k == "task")) if fit else "task"
-    return (kind, *options[kind])
+    """(kind, complete matrix, dropped blocks, dropped backbones); blocks are always tasks."""
+    return ("task", *stats.complete_matrix(tables.score_matrix(res, "backbone", "task")))
 
 
 def friedman_section(res: Results, opt: Options) -> Section:
     s = Section("friedman", "4. Friedman test and critical differences over backbones")
     kind, full, drop_rows, drop_cols = _blocks(res, opt.blocks)
     s.data.update(blocks=kind, result=None)
-    label = "tasks" if kind == "task" else "task-seed blocks"
+    label = "tasks"
     s.text.append(
-        f"Blocks are {label} (value = the backbone's best trial in the block); only backbones "
-        "present in every block count. Post-hoc: Nemenyi critical difference (diagram) and "
+        f"Blocks are {label} (value = the backbone's expected best of n trials, n = the "
+        "smallest backbone's trial count in that task); only backbones present in every block "
+        "count. Post-hoc: Nemenyi critical difference (diagram) and "
         "pairwise Wilcoxon signed-rank tests with Holm's correction (table)."
     )
     if drop_cols:
@@ -314,11 +337,15 @@ def friedman_section(res: Results, opt: Options) -> Section:
 def importance_section(res: Results, opt: Options) -> Section:
     s = Section("importance", "5. Hyperparameter importance per task")
     s.text.append(
-        "Optuna's fANOVA and PED-ANOVA evaluators over a study rebuilt from each task's COMPLETE "
-        "trials (searched parameters = config columns that vary; seeds excluded). Importances "
-        "are normalised to sum to 1 within a task and evaluator. fANOVA splits the variance of "
-        "the metric over all trials; PED-ANOVA asks which parameters set the top trials (at "
-        "least 5, or 10%) apart, and is noisy in searches of fewer than about 50 trials."
+        "Optuna's fANOVA and PED-ANOVA evaluators side by side, over a study rebuilt from each "
+        "task's COMPLETE trials with each trial's active (sampled) parameters and the "
+        "distributions the search recorded. Parameters sampled in every trial are scored over "
+        "all trials (scope 'all'); a conditional parameter (e.g. mask_ratio, absent when "
+        "aux_weight = 0) only within the trials where it was active ('active in k/N'), never at "
+        "its default. Importances sum to 1 within a task, scope and evaluator. fANOVA splits the "
+        "variance of the metric over all trials; PED-ANOVA asks which parameters set the top "
+        "trials (at least 5, or 10%) apart, and is noisy in searches of fewer than about 50 "
+        "trials."
     )
     parts = []
     for task in res.tasks:
@@ -327,18 +354,23 @@ def importance_section(res: Results, opt: Options) -> Section:
         s.notes.extend(f"{task}: {n}." for n in notes)
         if not imp.empty:
             parts.append(imp.assign(task=task))
+    cols = ["task", "scope", "evaluator", "param", "importance", "rank", "n_trials"]
     if not parts:
-        s.data["importance"] = pd.DataFrame(columns=["task", "param", "evaluator", "importance"])
+        s.data["importance"] = pd.DataFrame(columns=cols)
         s.notes.append("No task had enough trials for importance.")
         return s
-    imp = pd.concat(parts, ignore_index=True)[["task", "evaluator", "param", "importance", "rank"]]
+    imp = pd.concat(parts, ignore_index=True)[cols]
     s.data["importance"] = imp
     s.tables["importance"] = imp
-    wide = imp.pivot_table(index="param", columns=["evaluator", "task"], values="importance")
+    both = side_by_side(imp)
+    s.tables["importance_side_by_side"] = both
+    main = imp[imp["scope"] == ALL]
+    wide = main.pivot_table(index="param", columns=["evaluator", "task"], values="importance")
     wide.columns = [f"{e}:{t}" for e, t in wide.columns]
     s.tables["importance_wide"] = wide.reset_index()
-    s.figures["importance"] = plots.importance_heatmaps(imp)
-    for task, g in imp.groupby("task"):
+    if not main.empty:
+        s.figures["importance"] = plots.importance_heatmaps(main)
+    for task, g in main.groupby("task"):
         tops = []
         for ev, ge in g.groupby("evaluator"):
             top = ge.sort_values("rank").iloc[0]
@@ -349,13 +381,28 @@ def importance_section(res: Results, opt: Options) -> Section:
             if len(ge):
                 n_params = (g["evaluator"] == "fanova").sum()
                 focus.append(f"{p} #{int(ge['rank'].iloc[0])}/{n_params}")
-        s.text.append(f"{task}: most important {'; '.join(tops)}."
+        s.text.append(f"{task}: most important over all trials {'; '.join(tops)}."
                       + (f" fANOVA ranks {', '.join(focus)}." if focus else ""))
         firsts = set(g.loc[g["rank"] == 1, "param"])
         if len(firsts) > 1:
             s.notes.append(f"{task}: the evaluators disagree on the most important parameter "
                            f"({', '.join(sorted(firsts))}); read its importances with care.")
-    fan = imp[imp["evaluator"] == "fanova"]
+    split = both[both["disagree"]]
+    for task, g in split.groupby("task"):
+        main_rows = g[g["scope"] == ALL]
+        said = "; ".join(
+            f"{r['param']} (fANOVA #{int(r['fanova_rank'])}, {fmt(r['fanova'], 2)}; PED-ANOVA "
+            f"#{int(r['ped_anova_rank'])}, {fmt(r['ped_anova'], 2)})"
+            for _, r in main_rows.iterrows()
+        )
+        more = len(g) - len(main_rows)
+        s.text.append(
+            f"{task}: fANOVA and PED-ANOVA disagree over all trials on "
+            + (said or "no parameter")
+            + (f"; and on {more} parameter(s) within conditional scopes (table "
+               "importance_side_by_side)" if more else "") + "."
+        )
+    fan = main[main["evaluator"] == "fanova"]
     if fan["task"].nunique() >= 2:
         for p in ("mask_ratio", "aux_weight", "backbone", "descriptor"):
             g = fan[fan["param"] == p]
@@ -417,12 +464,16 @@ def effects_section(res: Results, opt: Options) -> Section:
         return s
     s.tables["lssat_gain"] = gain
     s.figures["lssat_gain"] = plots.gain_plot(gain)
+    s.text.append(
+        "The gain is the expected best of n L-SSAT trials minus the expected best of n baseline "
+        "trials, n = the smaller group's count (matched budgets, docs/analysis.md), with a "
+        f"{opt.level:.0%} permutation interval; positive = L-SSAT better."
+    )
     for _, g in gain[gain["family"] == "all"].iterrows():
         s.text.append(
-            f"{g['task']}: L-SSAT minus baseline, median {fmt(g['median_gain'], 3)} "
-            f"{fmt_ci(g['median_lo'], g['median_hi'])}, best {fmt(g['best_gain'], 3)} "
-            f"{fmt_ci(g['best_lo'], g['best_hi'])} ({g['n_lssat']} vs {g['n_baseline']} trials;"
-            " positive = L-SSAT better)."
+            f"{g['task']}: L-SSAT minus baseline at {g['n_match']} trials each "
+            f"{fmt(g['gain'], 3)} {fmt_ci(g['gain_lo'], g['gain_hi'])} "
+            f"({g['n_lssat']} vs {g['n_baseline']} trials)."
         )
     return s
 

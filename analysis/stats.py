@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.special import gammaln
 
 STATISTICS = {"median": np.median, "mean": np.mean, "max": np.max, "min": np.min}
 
@@ -94,6 +95,133 @@ def diff_ci(
         level, n_resamples, seed, "percentile",
     )
     return point, lo, hi
+
+
+# --------------------------------------------------------------------------- matched budgets
+def emax_weights(size: int, n: int) -> np.ndarray:
+    """Weight of the i-th smallest of ``size`` values in the expected maximum of ``n`` trials:
+    the chance that it is the largest of a random ``n``-subset, C(i-1, n-1) / C(size, n)."""
+    if not 1 <= n <= size:
+        raise ValueError(f"the expected maximum of {n} trials needs 1..{size} trials")
+    i = np.arange(1, size + 1)
+    w = np.zeros(size)
+    ok = i >= n
+    log_c = gammaln(i[ok]) - gammaln(n) - gammaln(i[ok] - n + 1)
+    log_total = gammaln(size + 1) - gammaln(n + 1) - gammaln(size - n + 1)
+    w[ok] = np.exp(log_c - log_total)
+    return w / w.sum()
+
+
+def expected_max(values: np.ndarray | pd.Series, n: int) -> tuple[float, float]:
+    """(expected best, its standard deviation) of ``n`` trials drawn from these trials' scores.
+
+    Dodge et al. 2019 ("Show Your Work": expected validation performance as a function of the
+    number of trials) in its unbiased form, drawing without replacement: for ``n`` equal to the
+    number of trials it is their maximum, and for any ``n`` it estimates the expected maximum
+    of ``n`` fresh trials without bias, so groups with 48 and 12 trials compare at ``n = 12``.
+    NaN when fewer than ``n`` finite values.
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    x = x[np.isfinite(x)]
+    if n < 1 or x.size < n:
+        return float("nan"), float("nan")
+    w = emax_weights(x.size, n)
+    mean = float(w @ x)
+    return mean, float(np.sqrt(max(w @ (x - mean) ** 2, 0.0)))
+
+
+def emax_gain(
+    a: np.ndarray | pd.Series,
+    b: np.ndarray | pd.Series,
+    n: int | None = None,
+    level: float = 0.95,
+    n_perm: int = 400,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """(E[max of n](a) - E[max of n](b), low, high) with ``n`` = the smaller group's size.
+
+    The interval inverts a two-sample permutation test under a location shift: it holds every
+    shift ``d`` for which ``a - d`` and ``b`` are exchangeable at level ``1 - level``
+    (equal-tailed). A bootstrap of maxima is not used: a resampled maximum never exceeds the
+    observed one, and with 48 vs 12 trials and no real difference that interval excluded 0 in
+    about 40 % of simulations. NaN interval when a group has fewer than 2 values.
+    """
+    x = np.asarray(a, dtype=float)
+    y = np.asarray(b, dtype=float)
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    if x.size == 0 or y.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    n = min(x.size, y.size) if n is None else n
+    point = expected_max(x, n)[0] - expected_max(y, n)[0]
+    if x.size < 2 or y.size < 2:
+        return point, float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    perms = np.argsort(rng.random((n_perm, x.size + y.size)), axis=1)
+    wa, wb = emax_weights(x.size, n), emax_weights(y.size, n)
+
+    def null(shift: float) -> np.ndarray:
+        z = np.concatenate([x - shift, y])[perms]
+        return np.sort(z[:, : x.size], axis=1) @ wa - np.sort(z[:, x.size :], axis=1) @ wb
+
+    def bound(q: float) -> float:  # the shift at which the observed gain meets the q-quantile
+        span = float(np.ptp(np.concatenate([x, y]))) + abs(point) + 1e-12
+        lo, hi = point - 2 * span, point + 2 * span
+        for _ in range(24):
+            mid = (lo + hi) / 2
+            if (point - mid) - np.quantile(null(mid), q) > 0:
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2
+
+    alpha = 1 - level
+    return point, bound(1 - alpha / 2), bound(alpha / 2)
+
+
+def variance_explained(
+    scores: np.ndarray | pd.Series,
+    groups: np.ndarray | pd.Series,
+    level: float = 0.95,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """(omega squared, low, high): the share of the scores' variance the grouping explains.
+
+    omega^2 = (SS_between - (k - 1) MS_within) / (SS_total + MS_within), the one-way ANOVA
+    effect size that, unlike eta^2, is not inflated by many small groups (clipped at 0). The
+    interval is a percentile bootstrap resampling trials within each group (group sizes kept).
+    NaN for fewer than 2 groups or no within-group replication.
+    """
+    s = np.asarray(scores, dtype=float)
+    g = np.asarray(groups)
+    ok = np.isfinite(s)
+    s, g = s[ok], g[ok]
+    labels, codes = np.unique(g, return_inverse=True)
+    k, n = labels.size, s.size
+    if k < 2 or n - k < 1:
+        return float("nan"), float("nan"), float("nan")
+
+    def omega(v: np.ndarray) -> np.ndarray:  # v: [R, n] resampled scores (same codes)
+        counts = np.bincount(codes, minlength=k)
+        sums = np.stack([np.bincount(codes, weights=r, minlength=k) for r in v])
+        grand = v.mean(axis=1, keepdims=True)
+        ss_total = ((v - grand) ** 2).sum(axis=1)
+        ss_between = (sums**2 / counts).sum(axis=1) - n * grand[:, 0] ** 2
+        ms_within = np.maximum(ss_total - ss_between, 0.0) / (n - k)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            w = (ss_between - (k - 1) * ms_within) / (ss_total + ms_within)
+        return np.clip(np.nan_to_num(w), 0.0, 1.0)
+
+    point = float(omega(s[None, :])[0])
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(codes == c) for c in range(k)]
+    idx = np.empty((n_resamples, n), dtype=int)
+    for m in members:  # resample within each group, into that group's positions
+        idx[:, m] = m[rng.integers(0, m.size, (n_resamples, m.size))]
+    boot = omega(s[idx])
+    alpha = 1 - level
+    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    return point, float(lo), float(hi)
 
 
 def ranks(matrix: pd.DataFrame) -> pd.DataFrame:

@@ -7,11 +7,18 @@ important parameter and the effect sizes are known.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from optuna.distributions import (
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+    distribution_to_json,
+)
 
 from lssat.config import TrialConfig
 from search.results import config_columns, final_columns, write_epochs, write_trial
@@ -25,6 +32,23 @@ DEFAULT_TASKS: dict[str, dict[str, float]] = {
                 "resnet50": 0.83, "convnext_tiny": 0.72},
 }
 METRICS = {"deepfake": "val_auc", "attributes": "val_acc", "emotion": "val_acc"}
+
+
+def _space(backbones: list[str]) -> dict[str, object]:
+    """The Optuna distributions the synthetic "search" sampled from (conditional ones are only
+    active when aux_weight > 0)."""
+    return {
+        "backbone": CategoricalDistribution(backbones),
+        "lr": FloatDistribution(1e-4, 1e-2, log=True),
+        "aux_weight": FloatDistribution(0.0, 0.9),
+        "mask_ratio": FloatDistribution(0.4, 0.9),
+        "descriptor": CategoricalDistribution(["ldp", "lbp"]),
+        "reconstruct": CategoricalDistribution(["descriptor", "rgb"]),
+        "decoder_dim": IntDistribution(32, 256, log=True),
+    }
+
+
+CONDITIONAL = ("mask_ratio", "descriptor", "reconstruct", "decoder_dim")  # when aux_weight > 0
 
 
 def features(cfg: Mapping[str, float]) -> dict[str, float]:
@@ -78,7 +102,10 @@ def write_synthetic(
                     "aux_weight": 0.0 if rng.random() < baseline_share else
                     float(rng.uniform(0.1, 0.9)),
                     "lr": float(10 ** rng.uniform(-4, -2)), "seed": seeds[i % len(seeds)],
+                    "decoder_dim": int(rng.choice([32, 64, 256])),
                 }
+                space = _space(list(bases))
+                active = [k for k in space if cfg["aux_weight"] > 0 or k not in CONDITIONAL]
                 f = features(cfg)
                 value = base + sum(c * f[k] for k, c in effects.get(task, {}).items())
                 value += float(rng.normal(0, noise))
@@ -109,6 +136,9 @@ def write_synthetic(
                     "best_epoch": epochs, "epochs_run": epochs,
                     "samples_per_s": 2e9 / params, "params_count": int(params),
                     "gflops": params / 2e6, "seed": cfg["seed"],
+                    "params": {k: cfg[k] for k in active},
+                    "param_distributions": {
+                        k: json.loads(distribution_to_json(space[k])) for k in active},
                     **config_columns({**defaults, **cfg}), **final_columns(last),
                 }
                 write_trial(exp, row)

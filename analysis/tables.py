@@ -92,51 +92,93 @@ def best_config(res: Results) -> pd.DataFrame:
     return pd.DataFrame(cols).astype(object)
 
 
+def matched_n(grouped: pd.core.groupby.SeriesGroupBy) -> int:
+    """The budget groups are compared at: the smallest group's trial count."""
+    sizes = grouped.size()
+    return int(sizes.min()) if len(sizes) else 0
+
+
 def group_summary(
     res: Results, by: str = "backbone", level: float = 0.95, n_resamples: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Per task and group: trial count, best and median value with bootstrap intervals, ranks.
-
-    Intervals resample trials (each trial one configuration x seed); see ``stats.bootstrap_ci``.
+    """Per task and group: trial count, the expected best of ``n_match`` trials (the smallest
+    group's count; ``stats.expected_max``) with its spread, the observed best, and the median
+    with a bootstrap interval. ``rank_best`` ranks on the expected best at the matched budget,
+    so a group does not win by having had more trials.
     """
     rows = []
     for task in res.tasks:
         t = res.task(task)
         sign = _sign(res, task)
-        for name, g in t.groupby(by, sort=True):
-            best = _to_value(sign, *stats.bootstrap_ci(g["score"], "max", level, n_resamples,
-                                                       seed))
+        grouped = t.groupby(by, sort=True)
+        n_match = matched_n(grouped["score"])
+        for name, g in grouped:
+            emax, sd = stats.expected_max(g["score"], n_match)
             med = _to_value(sign, *stats.bootstrap_ci(g["score"], "median", level, n_resamples,
                                                       seed))
             rows.append({
                 "task": task, by: name, "family": g["family"].iloc[0] if by == "backbone" else "",
-                "n": len(g), "seeds": g["seed_key"].nunique(),
-                "best": best[0], "best_lo": best[1], "best_hi": best[2],
+                "n": len(g), "n_match": n_match, "seeds": g["seed_key"].nunique(),
+                "emax": sign * emax, "emax_sd": sd, "best": sign * g["score"].max(),
                 "median": med[0], "median_lo": med[1], "median_hi": med[2],
-                "best_score": g["score"].max(), "median_score": g["score"].median(),
+                "emax_score": emax, "median_score": g["score"].median(),
             })
-    cols = ["task", by, "family", "n", "seeds", "best", "best_lo", "best_hi", "median",
+    cols = ["task", by, "family", "n", "n_match", "seeds", "emax", "emax_sd", "best", "median",
             "median_lo", "median_hi"]
     if not rows:
         return pd.DataFrame(columns=cols + ["rank_best", "rank_median"])
     df = pd.DataFrame(rows)
-    df["rank_best"] = df.groupby("task")["best_score"].rank(ascending=False, method="average")
+    df["rank_best"] = df.groupby("task")["emax_score"].rank(ascending=False, method="average")
     df["rank_median"] = df.groupby("task")["median_score"].rank(ascending=False, method="average")
     if by != "backbone":
         cols.remove("family")
     return df[cols + ["rank_best", "rank_median"]]
 
 
+def group_gains(
+    res: Results, by: str = "backbone", level: float = 0.95, n_perm: int = 400, seed: int = 0
+) -> pd.DataFrame:
+    """Per task: the leading group (best expected maximum at the matched budget) minus every
+    other group, ``stats.emax_gain`` at n = the smaller of the two counts, in metric units
+    signed so that positive = the leader is better."""
+    cols = ["task", "leader", by, "n_leader", "n", "n_match", "gain", "gain_lo", "gain_hi"]
+    rows = []
+    summary = group_summary(res, by, level, 100, seed)
+    for task in res.tasks:
+        s = summary[summary["task"] == task].sort_values("rank_best")
+        if len(s) < 2:
+            continue
+        t = res.task(task)
+        lead = s[by].iloc[0]
+        a = t.loc[t[by] == lead, "score"]
+        for other in s[by].iloc[1:]:
+            b = t.loc[t[by] == other, "score"]
+            gain, lo, hi = stats.emax_gain(a, b, level=level, n_perm=n_perm, seed=seed)
+            rows.append({"task": task, "leader": lead, by: other, "n_leader": len(a),
+                         "n": len(b), "n_match": min(len(a), len(b)),
+                         "gain": gain, "gain_lo": lo, "gain_hi": hi})
+    return pd.DataFrame(rows, columns=cols)
+
+
 def score_matrix(res: Results, by: str = "backbone", blocks: str = "task") -> pd.DataFrame:
-    """Best score per block (row) and group (column); ``blocks`` is ``task`` or ``task_seed``."""
+    """Expected best score per task (row) and group (column) at the task's matched budget
+    (the smallest group's trial count in that task; ``stats.expected_max``).
+
+    Trials are never paired across tasks: a block is a task (``blocks`` must be ``task``).
+    """
+    if blocks != "task":
+        raise ValueError(f"blocks {blocks!r}: only 'task' blocks pair like with like")
     r = res.ranked
     if r.empty:
         return pd.DataFrame()
-    keys = ["task_key"] if blocks == "task" else ["task_key", "seed_key"]
-    m = r.groupby(keys + [by])["score"].max().unstack(by)
-    if blocks == "task_seed":
-        m.index = [f"{a} / seed {b}" for a, b in m.index]
+    cells = {}
+    for task, t in r.groupby("task_key"):
+        grouped = t.groupby(by)["score"]
+        n_match = matched_n(grouped)
+        cells[task] = {name: stats.expected_max(g, n_match)[0] for name, g in grouped}
+    m = pd.DataFrame.from_dict(cells, orient="index")
+    m.index.name, m.columns.name = "task_key", by
     return m.sort_index(axis=0).sort_index(axis=1)
 
 
@@ -188,10 +230,11 @@ def effect_curves(res: Results, factor: str, max_bins: int = 6, level: float = 0
 def lssat_gain(res: Results, level: float = 0.95, n_resamples: int = 2000,
                seed: int = 0) -> pd.DataFrame:
     """L-SSAT (aux_weight > 0) minus the supervised baseline (aux_weight = 0), per task and
-    backbone family (and ``all``): difference of medians and of bests, with two-sample bootstrap
-    intervals. Gains are in metric units, signed so that positive = L-SSAT better."""
-    cols = ["task", "family", "n_lssat", "n_baseline", "median_gain", "median_lo", "median_hi",
-            "best_gain", "best_lo", "best_hi"]
+    backbone family (and ``all``): the difference of expected best values at the matched budget
+    (n = the smaller group's count, ``stats.emax_gain``) with a permutation interval. Gains are
+    in metric units, signed so that positive = L-SSAT better. (``n_resamples`` sets the
+    permutations, at most 400.)"""
+    cols = ["task", "family", "n_lssat", "n_baseline", "n_match", "gain", "gain_lo", "gain_hi"]
     rows = []
     for task in res.tasks:
         t = res.task(task)
@@ -202,11 +245,11 @@ def lssat_gain(res: Results, level: float = 0.95, n_resamples: int = 2000,
             b = g.loc[g["aux_weight"] == 0, "score"]
             if a.empty or b.empty:
                 continue
-            med = stats.diff_ci(a, b, "median", level, n_resamples, seed)
-            best = stats.diff_ci(a, b, "max", level, n_resamples, seed)
+            gain, lo, hi = stats.emax_gain(a, b, level=level, n_perm=min(n_resamples, 400),
+                                           seed=seed)
             rows.append({"task": task, "family": fam, "n_lssat": len(a), "n_baseline": len(b),
-                         "median_gain": med[0], "median_lo": med[1], "median_hi": med[2],
-                         "best_gain": best[0], "best_lo": best[1], "best_hi": best[2]})
+                         "n_match": min(len(a), len(b)), "gain": gain, "gain_lo": lo,
+                         "gain_hi": hi})
     return pd.DataFrame(rows, columns=cols)
 
 

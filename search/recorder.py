@@ -411,6 +411,7 @@ class Recorder(Callback):
             "started_at": live.started_at,
             "ended_at": _now(),
             "params": meta.get("params", {}),
+            "param_distributions": meta.get("distributions", {}),
             "session": int(meta.get("session", 0)),
             **row_columns(live.config, meta.get("weights") or {}),
             **results.config_columns(_full_config(live.config)),

@@ -302,6 +302,8 @@ def simulate(
     from optuna.trial import TrialState
     from ray.tune.schedulers import TrialScheduler
 
+    from search.study import FAILED_CONSTRAINT, optuna_outcome
+
     settings = settings or Settings()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
@@ -366,9 +368,11 @@ def simulate(
                 incumbent = value
             if k in targets and math.isinf(reach_epochs):
                 reach_epochs, reach_hours = spent, clock / 3600.0
-        elif last:
+        elif last:  # told as the Recorder does: an infeasible COMPLETE (search.study)
             status = "FAIL"
-            study.tell(trial, state=TrialState.FAIL)
+            state, worst, violation = optuna_outcome(status, None, table.mode)
+            trial.set_constraint(FAILED_CONSTRAINT, violation)
+            study.tell(trial, worst, state=state)
         else:
             status = "PRUNED"
             study.tell(trial, state=TrialState.PRUNED)

@@ -498,6 +498,7 @@ def run(args: argparse.Namespace) -> int:
         ctx["storage"],
         sampler_seed=derive_seed(seed, session),
         sampler_opts=space.sampler_kwargs(),
+        metric=space.metric,
     )
     if ctx["resume"]:
         state = reconcile(ref)

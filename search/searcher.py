@@ -19,7 +19,7 @@ from typing import Any
 from ray.tune.search import Searcher
 
 from search.space import SearchSpace
-from search.study import ATTR_TRIAL_ID, Pending, StudyRef
+from search.study import ATTR_TRIAL_ID, Pending, StudyRef, distributions_json
 
 CONFIG_KEY = "trial"
 META_KEY = "lssat"
@@ -57,12 +57,14 @@ class OptunaAskSearcher(Searcher):
         params: Mapping[str, Any],
         resume_from: str | None = None,
         resume_epoch: int = 0,
+        distributions: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         return {
             **self.meta,
             "number": number,
             "trial_id": trial_id,
             "params": dict(params),
+            "distributions": dict(distributions or {}),
             "tb_dir": f"{self.tb_root}/{trial_id}",
             "resume_from": resume_from,
             "resume_epoch": resume_epoch,
@@ -80,7 +82,9 @@ class OptunaAskSearcher(Searcher):
             if not p.trial_id:
                 self.ref.set_attrs(p.number, {ATTR_TRIAL_ID: stable})
             self.asked[trial_id] = p.number
-            meta = self._meta(p.number, stable, p.params, p.checkpoint, p.checkpoint_epoch)
+            meta = self._meta(
+                p.number, stable, p.params, p.checkpoint, p.checkpoint_epoch, p.distributions
+            )
             meta["attempts_before"] = 1  # it ran (at least) once in an interrupted session
             if self.on_resumed is not None:
                 self.on_resumed(trial_id, stable, p.checkpoint_epoch)
@@ -91,7 +95,9 @@ class OptunaAskSearcher(Searcher):
             params = self.space.suggest(trial)
         trial.set_user_attr(ATTR_TRIAL_ID, trial_id)
         self.asked[trial_id] = trial.number
-        meta = self._meta(trial.number, trial_id, params)
+        meta = self._meta(
+            trial.number, trial_id, params, distributions=distributions_json(trial.distributions)
+        )
         return {CONFIG_KEY: self._config(trial.number, params), META_KEY: meta}
 
     def set_search_properties(

@@ -6,6 +6,23 @@ crash a trial is in one of three states, each repaired by :func:`reconcile` on `
 finished in both (kept), finished in Parquet but RUNNING in the study (told now from its row),
 RUNNING in the study with no row (run again with the same Optuna number and parameters, from
 its last checkpoint when one survives).
+
+What Optuna is told (:func:`optuna_outcome`; the resume checks every finished trial against it):
+
+==================  ==================================================================
+Parquet ``status``  Optuna trial
+==================  ==================================================================
+COMPLETE            COMPLETE, value = ``final_value``, constraint ``failed`` = 0
+PRUNED              PRUNED (value = last intermediate value), constraint ``failed`` = 0
+FAIL                COMPLETE, value = the worst possible (-inf for max, +inf for min),
+                    constraint ``failed`` = 1 (infeasible), user attr ``status`` = FAIL
+==================  ==================================================================
+
+TPE reads only COMPLETE, PRUNED and RUNNING trials, so a trial told FAIL would be invisible to
+it and a region that always fails (out of memory) would keep being proposed; an infeasible
+COMPLETE trial is read, ranked below every feasible one, and steers the sampler away.
+``study.best_trial`` skips infeasible trials. Studies written before this mapping (FAIL rows
+told as Optuna FAIL) still resume.
 """
 
 from __future__ import annotations
@@ -21,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from lssat.errors import ConfigError, DataError
 from search import results
@@ -31,6 +48,34 @@ STUDY_FILE = "study.journal"
 RDB_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
 # user attributes the search keeps on each Optuna trial
 ATTR_TRIAL_ID = "trial_id"
+# the constraint that marks a trial whose Parquet row is FAIL (> 0 = infeasible)
+FAILED_CONSTRAINT = "failed"
+
+
+def optuna_outcome(
+    status: str, value: float | None, direction: str
+) -> tuple[TrialState, float | None, float]:
+    """What Optuna is told for a Parquet ``status``: (state, value, ``failed`` constraint)."""
+    if status == "FAIL":
+        return TrialState.COMPLETE, -math.inf if direction == "max" else math.inf, 1.0
+    if status == "PRUNED":
+        return TrialState.PRUNED, None, 0.0
+    if status == "COMPLETE" and value is not None and math.isfinite(value):
+        return TrialState.COMPLETE, float(value), 0.0
+    raise ValueError(f"trial status {status!r} with value {value!r} cannot be told to Optuna")
+
+
+def parquet_status(trial: FrozenTrial) -> str | None:
+    """The Parquet status a finished Optuna trial stands for (the inverse of
+    :func:`optuna_outcome`); ``None`` for a state the mapping never produces."""
+    failed = trial.constraints.get(FAILED_CONSTRAINT, 0.0) > 0
+    if trial.state == TrialState.FAIL or (trial.state == TrialState.COMPLETE and failed):
+        return "FAIL"  # Optuna FAIL: a study written before the mapping
+    if trial.state == TrialState.COMPLETE:
+        return "COMPLETE"
+    if trial.state == TrialState.PRUNED and not failed:
+        return "PRUNED"
+    return None
 
 
 def check_storage_url(url: str) -> None:
@@ -164,6 +209,7 @@ class StudyRef:
     url: str | None = None
     sampler_seed: int = 0
     sampler_opts: dict[str, Any] = field(default_factory=dict)  # make_sampler keywords
+    metric: str | None = None  # the objective's name, shown by optuna-dashboard
 
     def __post_init__(self) -> None:
         self._study: optuna.Study | None = None
@@ -199,6 +245,10 @@ class StudyRef:
                 sampler=sampler,
                 load_if_exists=True,
             )
+            if self.metric and self._study.metric_names != [self.metric]:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    self._study.set_metric_names([self.metric])
         return self._study
 
     def internal_id(self, number: int) -> int:
@@ -217,14 +267,18 @@ class StudyRef:
             self.storage.set_trial_user_attr(tid, key, value)
 
     def tell(self, number: int, status: str, value: float | None, attrs: Mapping[str, Any]) -> None:
-        """Finish trial ``number`` as COMPLETE (with ``value``), PRUNED (last intermediate
-        value) or FAIL; a trial already finished is left alone."""
+        """Finish trial ``number`` as :func:`optuna_outcome` maps its Parquet ``status``; a
+        trial already finished is left alone."""
+        tid = self.internal_id(number)
+        if self.storage.get_trial(tid).state.is_finished():
+            return
         self.set_attrs(number, attrs)
-        state = getattr(TrialState, status)
+        state, told, violation = optuna_outcome(status, value, self.direction)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore")  # a repeated constraint (a repaired tell) is ignored
+            optuna.Trial(self.study, tid).set_constraint(FAILED_CONSTRAINT, violation)
             if state == TrialState.COMPLETE:
-                self.study.tell(number, float(value), skip_if_finished=True)
+                self.study.tell(number, told, skip_if_finished=True)
             else:
                 self.study.tell(number, state=state, skip_if_finished=True)
 
@@ -279,6 +333,32 @@ class Pending:
     params: dict[str, Any]
     checkpoint: str | None = None  # last surviving checkpoint directory
     checkpoint_epoch: int = 0
+    distributions: dict[str, Any] = field(default_factory=dict)  # see distributions_json
+
+
+def distributions_json(dists: Mapping[str, Any]) -> dict[str, Any]:
+    """``{param: Optuna's JSON form of its distribution}`` (parsed), for the Parquet row."""
+    return {k: json.loads(optuna.distributions.distribution_to_json(d)) for k, d in dists.items()}
+
+
+def _check_mapping(exp_dir: Path, trial: FrozenTrial, row: Mapping[str, Any] | None) -> None:
+    """``DataError`` when a finished Optuna trial disagrees with its Parquet row."""
+    if row is None:
+        return  # finished in the study only (told by hand, or an older layout): nothing to check
+    told = parquet_status(trial)
+    status = row.get("status")
+    if status == "COMPLETE" and not _finite(row.get("final_value")):
+        status = "FAIL"  # tell_from_row tells a COMPLETE without a value as FAIL
+    if told != status:
+        raise DataError(
+            f"{exp_dir}: trial {trial.number} is {status} in its Parquet row but "
+            f"{trial.state.name}{' (infeasible)' if told == 'FAIL' else ''} in the study; "
+            "study and results disagree (see docs/search.md, Parquet -> Optuna)"
+        )
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and math.isfinite(v)
 
 
 @dataclass
@@ -325,6 +405,7 @@ def reconcile(ref: StudyRef) -> Reconciled:
         )
     for t in trials:
         if t.state.is_finished():
+            _check_mapping(exp_dir, t, by_number.get(t.number))
             finished += 1
         elif t.state == TrialState.WAITING:
             waiting += 1
@@ -335,7 +416,8 @@ def reconcile(ref: StudyRef) -> Reconciled:
         else:
             tid = t.user_attrs.get(ATTR_TRIAL_ID)
             ckpt, epoch = last_checkpoint(exp_dir, tid)
-            pending.append(Pending(t.number, tid, dict(t.params), ckpt, epoch))
+            dists = distributions_json(t.distributions)
+            pending.append(Pending(t.number, tid, dict(t.params), ckpt, epoch, dists))
     return Reconciled(finished, pending, repaired, waiting)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary
-from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2, summary_v2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 STATUS = {
@@ -29,33 +29,27 @@ STATUS = {
 }
 
 
-def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:
-    return Summary(value=[Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(data))])
-
-
 def session_start(hparams: Mapping[str, Any], group: str, start_time: float) -> Summary:
-    """The session-start record of one trial (numbers, strings and booleans kept)."""
-    info = plugin_data_pb2.SessionStartInfo(group_name=group, start_time_secs=start_time)
-    for key, value in hparams.items():
-        if isinstance(value, bool):
-            info.hparams[key].bool_value = value
-        elif isinstance(value, int | float):
-            info.hparams[key].number_value = float(value)
-        elif value is not None:
-            info.hparams[key].string_value = str(value)
-    data = plugin_data_pb2.HParamsPluginData(
-        session_start_info=info, version=metadata.PLUGIN_DATA_VERSION
-    )
-    return _summary(metadata.SESSION_START_INFO_TAG, data)
+    """The session-start record of one trial, built by TensorBoard's own ``hparams_pb``
+    (numbers, strings and booleans kept as they are, ``None`` dropped, anything else as text)."""
+    values = {
+        k: v if isinstance(v, bool | int | float | str) else str(v)
+        for k, v in hparams.items()
+        if v is not None
+    }
+    return summary_v2.hparams_pb(values, trial_id=group, start_time_secs=start_time)
 
 
 def session_end(status: str, end_time: float) -> Summary:
-    """The session-end record with the trial's status."""
+    """The session-end record with the trial's status. TensorBoard's ``session_end_pb`` lives
+    in its TensorFlow-only ``summary`` module, so this builds the same record with the plugin's
+    ``metadata`` helper."""
     info = plugin_data_pb2.SessionEndInfo(status=STATUS[status], end_time_secs=end_time)
     data = plugin_data_pb2.HParamsPluginData(
         session_end_info=info, version=metadata.PLUGIN_DATA_VERSION
     )
-    return _summary(metadata.SESSION_END_INFO_TAG, data)
+    tag = metadata.SESSION_END_INFO_TAG
+    return Summary(value=[Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(data))])
 
 
 def write_trial_hparams(

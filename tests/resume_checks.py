@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 
 from search import results
-from search.study import STUDY_FILE
+from search.study import STUDY_FILE, parquet_status
 
 
 def wait_one_done_one_running(
@@ -66,7 +66,7 @@ def assert_resumed_exactly(exp: Path, before: dict[int, dict], study: str, budge
     loaded = optuna.load_study(study_name=study, storage=storage)
     assert len(loaded.trials) == budget
     for t in loaded.trials:
-        assert t.state.name == after[t.number]["status"]
+        assert parquet_status(t) == after[t.number]["status"]  # docs/search.md mapping
         assert t.user_attrs["trial_id"] == after[t.number]["trial_id"]
     epochs = results.read_epochs(exp)
     for number, row in after.items():

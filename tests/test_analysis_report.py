@@ -95,7 +95,7 @@ def test_identical_rankings_give_w_one(tmp_path: Path) -> None:
     assert agree.tables["pairwise_tau"]["tau"].tolist() == pytest.approx([1.0])
     secs = {s.key: s for s in (S.per_task(res, FAST), agree, S.friedman_section(res, FAST))}
     ans = generalisation(res, secs, FAST)[0]
-    assert "vit_base_patch16_224 has the best trial in every task" in ans
+    assert "vit_base_patch16_224 is best at matched budgets in every task" in ans
 
 
 def test_planted_important_parameter_ranks_first(tmp_path: Path) -> None:

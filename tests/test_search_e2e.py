@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import metadata
 
 from search import results
-from search.study import STUDY_FILE
+from search.study import STUDY_FILE, parquet_status
 
 pytestmark = pytest.mark.slow
 
@@ -43,19 +43,29 @@ def test_parquet_rows_match_the_study(demo_search: Path) -> None:
     assert set(trials["schema_version"]) == {results.SCHEMA_VERSION}
     study = _study(demo_search)
     assert len(study.trials) == 6
+    assert study.metric_names == ["val_auc"]  # optuna-dashboard names the objective
+    import duckdb
+    import pyarrow.dataset as ds
+
+    folder = demo_search / results.TRIALS_DIR  # FAIL, PRUNED and COMPLETE read as one table
+    assert len(ds.dataset(folder).to_table()) == 6
+    assert duckdb.sql(f"select count(*) from '{folder}/*.parquet'").fetchall() == [(6,)]
     rows = trials.set_index("number")
     for t in study.trials:
         row = rows.loc[t.number]
-        assert t.state.name == row["status"], t.number
+        assert parquet_status(t) == row["status"], t.number  # the Parquet -> Optuna mapping
         assert t.user_attrs["trial_id"] == row["trial_id"]
-        if t.state == TrialState.COMPLETE:
+        assert set(json.loads(row["param_distributions"])) == set(t.params)
+        if row["status"] == "FAIL":  # an infeasible COMPLETE with the worst value: TPE sees it
+            assert t.state == TrialState.COMPLETE and t.value == -math.inf
+            assert t.constraints == {"failed": 1.0}
+            assert t.user_attrs["error"] == row["error"]
+        elif t.state == TrialState.COMPLETE:
             assert t.value == pytest.approx(row["final_value"])
             assert row["epochs_run"] == 2 and row["stop_reason"] == "completed"
         if t.state == TrialState.PRUNED:
             assert t.value == pytest.approx(row["final_value"])  # its last value, not a guess
             assert row["epochs_run"] < 2 and row["stop_reason"] == "early_stopped"
-        if t.state == TrialState.FAIL:
-            assert t.user_attrs["error"] == row["error"]
         assert json.loads(row["params"]) == t.params
         for key, value in t.params.items():
             assert _same(row[f"cfg_{key}"], value)

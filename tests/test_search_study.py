@@ -54,7 +54,11 @@ def test_tell_records_pruned_with_last_value_and_fail_with_error(tmp_path: Path,
     loaded = optuna.load_study(study_name="deepfake/t", storage=storage)
     assert (tmp_path / STUDY_FILE).exists() != rdb
     t = loaded.trials
-    assert [x.state for x in t] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
+    # a FAIL is told as an infeasible COMPLETE with the worst value, so TPE learns from it
+    assert [x.state for x in t] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE]
+    assert [x.constraints for x in t] == [{"failed": 0.0}, {"failed": 0.0}, {"failed": 1.0}]
+    assert t[2].value == float("-inf") and loaded.best_trial.number == 0
+    assert loaded.metric_names is None  # no metric given to this ref
     assert t[0].value == pytest.approx(0.7)
     assert t[1].value == pytest.approx(0.58)  # its last intermediate value
     assert t[1].intermediate_values == {1: pytest.approx(0.61), 2: pytest.approx(0.58)}
