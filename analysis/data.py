@@ -214,6 +214,10 @@ def load_results(
         shown = ", ".join(repr(str(p)) for p in paths)
         raise DataError(f"no trial Parquet files (trials/*.parquet) found under {shown}")
     trials, notes = prepare(raw, value)
+    from analysis.heldout import split_by_fingerprint
+
+    trials, fp_notes = split_by_fingerprint(trials)  # one validation set per task is ranked
+    notes += fp_notes
     epochs = read_epochs(paths)
     if epochs.empty:
         notes.append("No epoch rows were found; learning curves are left out.")

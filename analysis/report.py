@@ -89,6 +89,10 @@ def render_html(res: Results, sections: list[Section], png: dict[str, bytes]) ->
         items = "".join(f"<li><b>{e(q)}</b> {e(lines[0])}</li>"
                         for q, lines in answers.headed.items() if lines)
         glance = f'<div class="glance"><b>At a glance</b><ul>{items}</ul></div>'
+    held = next((s for s in sections if s.key == "heldout"), None)
+    if held is not None and held.data.get("headline"):  # held-out test numbers, or why none
+        items = "".join(f"<li>{e(line)}</li>" for line in held.data["headline"])
+        glance = f'<div class="glance"><b>Held-out test</b><ul>{items}</ul></div>' + glance
     body = "\n".join(_section_html(s, png) for s in sections)
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{e(TITLE)}</title>'

@@ -549,6 +549,8 @@ def build_sections(res: Results, opt: Options | None = None) -> list[Section]:
     from analysis.answers import answers_section
 
     opt = opt or Options()
+    from analysis.heldout import heldout_section
+
     out = [fn(res, opt) for fn in SECTIONS]
     out.append(answers_section(res, {s.key: s for s in out}, opt))
-    return out
+    return [heldout_section(res, opt), *out]  # the held-out test numbers head the report

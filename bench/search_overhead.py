@@ -122,15 +122,15 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--backbone", default="resnet18")
     p.add_argument("--img", type=int, default=32)
-    p.add_argument("--train", type=int, default=256)
-    p.add_argument("--val", type=int, default=64)
+    p.add_argument("--train", type=int, default=32, help="train videos")
+    p.add_argument("--val", type=int, default=8, help="val videos")
     p.add_argument("--aux", type=float, default=0.0)
     args = p.parse_args()
     from lssat.data import demo_dataset
 
     data = demo_dataset()
     print(f"config: {args.backbone} {args.img}px, {args.epochs} epochs x {args.train} train / "
-          f"{args.val} val images, aux_weight {args.aux}; load average {os.getloadavg()[0]:.1f} "
+          f"{args.val} val videos, aux_weight {args.aux}; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="search-bench-") as tmp:
         # bare runs before and after the search, so a change in machine load hits both sides

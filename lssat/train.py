@@ -41,8 +41,10 @@ from lssat.trial_data import TrialData
 log = logging.getLogger("lssat")
 
 Report = Callable[[dict[str, float | int], str | None], None]
+# the final stage's held-out evaluation: (model, device, autocast dtype) -> metrics
+FinalEval = Callable[[nn.Module, torch.device, "torch.dtype | None"], dict[str, Any]]
 RESUME_KEYS = ("model", "optimizer", "scheduler", "epoch", "rng")  # what a resume reads
-SUBSET_SEED = 0  # train/val subsets are the same for every trial, so trials compare
+IDENTITY_KEYS = ("dataset", "dataset_hash", "val_set", "val_is_test")  # reported every epoch
 VIS_IMAGES = 8  # images in the TensorBoard reconstruction picture
 
 
@@ -102,11 +104,29 @@ def _deterministic(enabled: bool) -> Iterator[None]:
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
 
 
-def _subset(ds: Dataset, n: int) -> Dataset:
+def _videos(ds: Dataset) -> np.ndarray:
+    """Video id per item ``[N]`` (-1 = none): ``ds.videos`` when it has one, else the items'."""
+    videos = getattr(ds, "videos", None)
+    if videos is not None:
+        return np.asarray(videos, dtype=np.int64)
+    with torch.random.fork_rng(devices=[]):  # an augmenting set must not shift the RNG
+        return np.asarray(
+            [int(ds[i].get("video", -1)) for i in range(len(ds))],  # type: ignore[arg-type]
+            dtype=np.int64,
+        )
+
+
+def _subset(ds: Dataset, n: int, split: str) -> Dataset:
+    """``n`` whole videos of ``ds`` (items where there are no video ids), the same for every
+    trial and seed (:func:`lssat.data.selection.unit_subset`); ``ds`` itself when it has no
+    more than ``n`` (0 = all)."""
+    from lssat.data.selection import STREAMS, unit_subset
+
     if n <= 0 or n >= len(ds):  # type: ignore[arg-type]
         return ds
-    g = torch.Generator().manual_seed(SUBSET_SEED)
-    return Subset(ds, torch.randperm(len(ds), generator=g)[:n].tolist())  # type: ignore[arg-type]
+    videos = _videos(ds)
+    keep = unit_subset(np.arange(len(videos)), videos, n, STREAMS[split])
+    return ds if len(keep) == len(videos) else Subset(ds, keep.tolist())
 
 
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -129,6 +149,11 @@ def _loader(ds: Dataset, config: Any, train: bool, device: torch.device) -> Data
     )
 
 
+def eval_loader(ds: Dataset, config: Any, device: torch.device) -> DataLoader:
+    """An evaluation loader (no shuffling, every item) as the engine builds it."""
+    return _loader(ds, config, False, device)
+
+
 def measure_gflops(model: LSSATModel, images: torch.Tensor) -> float:
     """Forward GFLOPs per image of the full (evaluation) pass, counted by torch; NaN on failure."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -146,16 +171,11 @@ def measure_gflops(model: LSSATModel, images: torch.Tensor) -> float:
         model.train(was_training)
 
 
-def evaluate(
-    model: nn.Module,
-    loader: DataLoader,
-    task: TaskSpec,
-    meta: dict[str, Any],
-    device: torch.device,
-    dtype: torch.dtype | None,
-    prefix: str = "val_",
-) -> dict[str, float]:
-    """Full-pass evaluation of one split: task metrics plus ``<prefix>loss`` (primary loss)."""
+def predict(
+    model: nn.Module, loader: DataLoader, device: torch.device, dtype: torch.dtype | None
+) -> dict[str, Any]:
+    """Full-pass outputs over a loader: ``logits`` ``[N, K]``, ``labels``, ``video`` ``[N]``
+    (or None), ``groups`` ``[N, G]`` (or None) as numpy arrays, and ``loss`` (mean primary)."""
     model.eval()
     logits, labels, videos, groups = [], [], [], []
     loss_sum, count = 0.0, 0
@@ -175,15 +195,30 @@ def evaluate(
                 groups.append(batch["groups"].cpu().reshape(n, -1))
     if count == 0:
         raise DataError("the validation set is empty")
+    return {
+        "logits": torch.cat(logits).numpy(),
+        "labels": torch.cat(labels).numpy(),
+        "video": torch.cat(videos).numpy() if videos else None,
+        "groups": torch.cat(groups).numpy() if groups else None,
+        "loss": loss_sum / count,
+    }
+
+
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    task: TaskSpec,
+    meta: dict[str, Any],
+    device: torch.device,
+    dtype: torch.dtype | None,
+    prefix: str = "val_",
+) -> dict[str, float]:
+    """Full-pass evaluation of one split: task metrics plus ``<prefix>loss`` (primary loss)."""
+    out = predict(model, loader, device, dtype)
     metrics = task.evaluate(
-        torch.cat(logits).numpy(),
-        torch.cat(labels).numpy(),
-        torch.cat(videos).numpy() if videos else None,
-        torch.cat(groups).numpy() if groups else None,
-        meta,
-        prefix=prefix,
+        out["logits"], out["labels"], out["video"], out["groups"], meta, prefix=prefix
     )
-    metrics[f"{prefix}loss"] = loss_sum / count
+    metrics[f"{prefix}loss"] = out["loss"]
     return metrics
 
 
@@ -196,6 +231,7 @@ def run_trial(
     tb_dir: str | Path | None = None,
     prepare_model: Callable[[nn.Module], nn.Module] | None = None,
     prepare_loader: Callable[[DataLoader], DataLoader] | None = None,
+    final_eval: FinalEval | None = None,
 ) -> dict[str, float | int]:
     """Train ``config`` on ``data`` for ``config.epochs`` epochs; returns the last metrics.
 
@@ -204,7 +240,10 @@ def run_trial(
     deleted when ``report`` returns. ``checkpoint_dir`` resumes from such a directory at the next
     epoch. ``prepare_model`` / ``prepare_loader`` (e.g. Ray Train's) wrap the model and the
     training loader; the validation loader is not sharded, so every worker evaluates the whole
-    validation set.
+    validation set. Every epoch's metrics carry ``data.extra``'s ``dataset``, ``dataset_hash``,
+    ``val_set`` and ``val_is_test`` when it has them. ``final_eval(model, device, dtype)`` (the
+    held-out stage's) runs once, after the last epoch's validation; its metrics join that
+    epoch's report. ``data.test`` is never read here.
     """
     if not isinstance(data, TrialData):
         from lssat.data import load_trial_data
@@ -213,7 +252,7 @@ def run_trial(
     device = resolve_device(config)
     with _deterministic(device.type == "cpu"):
         return _run(config, data, report, device, checkpoint_dir, tb_dir, prepare_model,
-                    prepare_loader)  # fmt: skip
+                    prepare_loader, final_eval)  # fmt: skip
 
 
 def _run(
@@ -225,15 +264,20 @@ def _run(
     tb_dir: str | Path | None,
     prepare_model: Callable[[nn.Module], nn.Module] | None,
     prepare_loader: Callable[[DataLoader], DataLoader] | None,
+    final_eval: FinalEval | None = None,
 ) -> dict[str, float | int]:
     task = get_task(config.task)
     meta = dict(data.meta)
     task.check_meta(meta)
     seed_everything(config.seed)
-    train_ds = _subset(data.train, config.train_subset)
-    val_ds = _subset(data.val, config.val_subset)
+    train_ds = _subset(data.train, config.train_subset, "train")
+    val_ds = _subset(data.val, config.val_subset, "val")
     if len(train_ds) == 0 or len(val_ds) == 0:  # type: ignore[arg-type]
         raise DataError("the training or validation set is empty")
+    # what the trial is scored on (from load_trial_data), unless this cut the val set further
+    ident = {k: data.extra[k] for k in IDENTITY_KEYS if k in data.extra}
+    if val_ds is not data.val:
+        ident.pop("val_set", None)
 
     model: nn.Module = build(config, task.num_outputs(meta)).to(device)
     if prepare_model is not None:
@@ -313,6 +357,9 @@ def _run(
                 gflops=gflops,
             )
             metrics.update(val)
+            metrics.update(ident)
+            if final_eval is not None and epoch == config.epochs:
+                metrics.update(final_eval(core, device, dtype))
             if writer is not None:
                 writer.scalars(metrics, epoch)
                 gen = torch.Generator(device=device).manual_seed(config.seed)

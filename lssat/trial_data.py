@@ -10,6 +10,10 @@ Item contract (every Dataset handed to ``run_trial`` yields dicts like this):
 ``meta`` keys used by the engine: ``task``, ``label_kind`` ("binary" | "multiclass" |
 "multilabel"), ``classes`` (names; for multilabel the attribute names), ``groups`` (names of the
 group columns, may be empty).
+
+``extra`` (from ``lssat.data.load_trial_data``): ``dataset``, ``dataset_hash``, ``val_set`` (the
+fingerprint of the validation rows) and ``val_is_test``, which ``run_trial`` reports every
+epoch. ``test`` is for the final stage only; the training engine never reads it.
 """
 
 from __future__ import annotations

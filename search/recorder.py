@@ -413,6 +413,8 @@ class Recorder(Callback):
             "params": meta.get("params", {}),
             "param_distributions": meta.get("distributions", {}),
             "session": int(meta.get("session", 0)),
+            # what the trial was scored on, as the trial itself reported it (lssat.train)
+            **{k: last.get(k) for k in ("dataset", "dataset_hash", "val_set", "val_is_test")},
             **row_columns(live.config, meta.get("weights") or {}),
             **results.config_columns(_full_config(live.config)),
             **results.final_columns({k: v for k, v in last.items() if k not in NOT_METRICS}),

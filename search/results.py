@@ -3,7 +3,9 @@
 Importable without Ray. An experiment folder ``results/<task>/<name>/`` holds
 
 - ``trials/<trial_id>.parquet``: one row per finished trial (COMPLETE / PRUNED / FAIL);
-- ``epochs/<trial_id>.parquet``: one row per reported epoch of that trial.
+- ``epochs/<trial_id>.parquet``: one row per reported epoch of that trial;
+- ``final/<trial_id>-s<seed>.parquet``: one row per run of the held-out stage
+  (:mod:`search.final`), next to its weights ``final/<trial_id>-s<seed>.safetensors``.
 
 Each file is written atomically (temporary file + rename), so a crash never leaves half a row,
 and rewriting a trial replaces its file, so a resume never duplicates a row.
@@ -107,6 +109,69 @@ EPOCH_COLUMNS: dict[str, str] = {
     "node_id": "str|null: Ray node id of the process that trained this epoch",
     "gpu_ids": "str|null: Ray GPU ids of that process ('' = none)",
 }
+FINAL_DIR = "final"
+CI_LOW, CI_HIGH = "_ci_low", "_ci_high"  # suffixes of a metric's bootstrap interval columns
+# fixed columns of a final-stage row (plus cfg_* and the metric columns below)
+FINAL_COLUMNS: dict[str, str] = {
+    "schema_version": "int: version of this schema",
+    "task": "str: task name",
+    "experiment": "str: experiment name",
+    "run_id": "str: <trial_id>-s<seed>, file name of the row and of its weights",
+    "trial_id": "str: the search trial whose configuration was retrained",
+    "number": "int: that trial's Optuna number",
+    "rank": "int: 1 = the configuration chosen on validation (best selection_value)",
+    "selection_value": "float: the value the search optimised for that trial (what Optuna "
+    "was told)",
+    "metric": "str: the search's metric (val_...); its test twin is test_<...>",
+    "mode": "str: max | min",
+    "seed": "int: the retrained run's seed (derived from the search seed)",
+    "status": "str: COMPLETE | FAIL",
+    "error": "str|null: error text of a failed run",
+    "epochs_run": "int: epochs trained (the full budget when COMPLETE)",
+    "dataset": "str: prepared dataset the run trained on",
+    "dataset_hash": "str: its content identity (sha256)",
+    "val_set": "str: sha256 fingerprint of the validation rows",
+    "val_is_test": "bool: validation was the test split (search run with "
+    "--allow-test-selection): test numbers are then selection numbers too",
+    "eval_sets": "str: JSON {name: {path, dataset, dataset_hash, split, rows, units}} of "
+    "every held-out set (test and each --eval-data)",
+    "ci_level": "float: confidence level of the bootstrap intervals (0.95)",
+    "ci_method": "str: scipy.stats.bootstrap method, resampling units = videos (images "
+    "where there are none), stratified by label",
+    "n_resamples": "int: bootstrap resamples",
+    "weights": "str|null: weights file, relative to the experiment folder",
+    "wall_time_s": "float: run wall time",
+    "node": "str|null: host that ran it",
+    "git_commit": "str: commit of the code that ran",
+    "versions": "str: JSON of package versions",
+    "started_at": "str: ISO-8601 UTC start",
+    "ended_at": "str: ISO-8601 UTC end",
+}
+# metric columns of a final row: val_<metric> (the run's last-epoch validation), and for every
+# held-out set S (test, then each --eval-data name) S_<metric>, S_<metric>_ci_low,
+# S_<metric>_ci_high, S_loss, S_rows and S_units (videos, or images where there are none)
+
+
+def final_stem(trial_id: str, seed: int) -> str:
+    """``<trial_id>-s<seed>``: the file name (without suffix) of one final run."""
+    return f"{trial_id}-s{int(seed)}"
+
+
+def write_final(exp_dir: str | Path, row: Mapping[str, Any]) -> Path:
+    """Write one final-stage row to ``final/<run_id>.parquet`` atomically; returns the path."""
+    missing = [c for c in ("task", "experiment", "run_id", "trial_id", "status") if c not in row]
+    if missing:
+        raise ValueError(f"final row lacks required column {missing[0]!r}")
+    data = {"schema_version": SCHEMA_VERSION, **{k: _jsonable(v) for k, v in row.items()}}
+    table = pa.Table.from_pylist([data])
+    return _atomic_write(table, Path(exp_dir) / FINAL_DIR / f"{row['run_id']}.parquet")
+
+
+def read_final(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
+    """All final-stage rows under the given results roots / task / experiment folders."""
+    return _read([paths] if isinstance(paths, str | Path) else paths, FINAL_DIR)
+
+
 # every other epoch column is a metric run_trial reported (train_loss*, lr, samples_per_s,
 # epoch_time_s, params_count, gflops, val_* ...), named as reported
 
@@ -321,6 +386,10 @@ def _base_schema(kind: str) -> pa.Schema:
         return pa.schema(
             [pa.field(k, column_type(v)) for k, v in TRIAL_COLUMNS.items()] + list(config_fields())
         )
+    if kind == FINAL_DIR:
+        return pa.schema(
+            [pa.field(k, column_type(v)) for k, v in FINAL_COLUMNS.items()] + list(config_fields())
+        )
     return pa.schema([pa.field(k, column_type(v)) for k, v in EPOCH_COLUMNS.items()])
 
 
@@ -359,7 +428,8 @@ def _read(paths: Iterable[str | Path], kind: str) -> pd.DataFrame:
     if not tables:
         return pd.DataFrame()
     df = pa.concat_tables(tables, promote_options="permissive").to_pandas()
-    key = ["task", "experiment", "trial_id"] + (["epoch"] if kind == EPOCHS_DIR else [])
+    key = ["task", "experiment", "run_id" if kind == FINAL_DIR else "trial_id"]
+    key += ["epoch"] if kind == EPOCHS_DIR else []
     return df.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
 
 

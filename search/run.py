@@ -168,6 +168,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not start the Ray dashboard of a local cluster",
     )
     p.add_argument(
+        "--allow-test-selection",
+        action="store_true",
+        help="search a dataset whose validation split is its test split (no val rows); the "
+        "trial rows and the report then say so (default: refused)",
+    )
+    p.add_argument(
+        "--final-top-k",
+        type=int,
+        help="after the search, retrain the top K configurations and score them on the "
+        "held-out test split (search.final; default: the space's final.top_k, else no final)",
+    )
+    p.add_argument(
+        "--final-seeds",
+        type=int,
+        help="seeds per configuration of that final stage (default: the space's "
+        "final.seeds, else 3)",
+    )
+    p.add_argument(
         "--weights-dir",
         help="folder of <backbone>.safetensors pretrained weights for 'pretrained: true' "
         "(default: $LSSAT_WEIGHTS, else timm downloads them; fill it with "
@@ -195,6 +213,8 @@ def check_args(args: argparse.Namespace) -> None:
         ("--reduction-factor", args.reduction_factor, 2),
         ("--workers-per-trial", args.workers_per_trial, 1),
         ("--max-failures", args.max_failures, -1),
+        ("--final-top-k", getattr(args, "final_top_k", None), 1),
+        ("--final-seeds", getattr(args, "final_seeds", None), 1),
     ):
         if value is not None and value < low:
             _fail(f"{flag} is {value}; it must be at least {low}")
@@ -382,7 +402,8 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         if args.space:
             given = load_space(space_path, args.task)
             given.fixed["epochs"] = space.epochs  # --epochs overrides are compared below
-            if given.to_dict() | {"trials": 0} != space.to_dict() | {"trials": 0}:
+            ignore = {"trials": 0, "final": None}  # the budget and final stage may change
+            if given.to_dict() | ignore != space.to_dict() | ignore:
                 _fail(
                     f"--space {space_path} differs from the space this search started with "
                     f"({saved}); resume without --space or pick another --name"
@@ -422,6 +443,10 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         storage = args.storage
         sessions = []
         settings = {}
+    allow = bool(
+        getattr(args, "allow_test_selection", False) or settings.get("allow_test_selection")
+    )
+    check_protocol(data, allow, final_wanted(args, space) is not None)
     return {
         "space": space,
         "space_path": space_path,
@@ -434,6 +459,7 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         "storage": storage,
         "sessions": sessions,
         "settings": settings,
+        "allow_test_selection": allow,
     }
 
 
@@ -459,6 +485,55 @@ def _resume_storage(args: argparse.Namespace, exp_dir: Path, saved: str | None) 
             f"({storage_label(exp_dir, saved)})"
         )
     return given
+
+
+def check_protocol(data: Path, allow_test_selection: bool, final: bool) -> None:
+    """Refuse a dataset that would select on its test split (unless allowed), and a final
+    stage on a dataset without test rows, before anything is written."""
+    from lssat.data.selection import val_is_test
+    from lssat.data.shards import META_FILE, read_json
+
+    meta = read_json(data / META_FILE, "dataset meta file")
+    if val_is_test(meta) and not allow_test_selection:
+        _fail(
+            f"dataset {data} validates on its test split (it has no val rows), so the search "
+            "would select on the numbers it reports; prepare it with a val split or pass "
+            "--allow-test-selection"
+        )
+    if final and not meta.get("counts", {}).get("test", {}).get("rows", 0):
+        _fail(f"dataset {data} has no test rows, so the final stage has nothing to test on")
+
+
+def final_wanted(args: argparse.Namespace, space: Any) -> tuple[int, int] | None:
+    """(top_k, seeds) of the final stage to run after the search, or None."""
+    top_k = getattr(args, "final_top_k", None) or space.final.get("top_k")
+    if not top_k:
+        return None
+    return int(top_k), int(getattr(args, "final_seeds", None) or space.final.get("seeds", 3))
+
+
+def _run_final(ray: Any, args: argparse.Namespace, exp_dir: Path, want: tuple[int, int]) -> Any:
+    """The held-out stage (:mod:`search.final`) on this search; returns the Ray in use."""
+    from search import final
+    from search.results import FINAL_DIR
+
+    ns = argparse.Namespace(
+        experiment=str(exp_dir), top_k=want[0], seeds=want[1], eval_data=None,
+        resume=(exp_dir / FINAL_DIR / final.SETTINGS_FILE).is_file(), n_resamples=1000,
+        max_concurrent=args.max_concurrent, max_failures=args.max_failures,
+        address=args.address, verbose=args.verbose, no_dashboard=args.no_dashboard,
+    )  # fmt: skip
+    try:
+        ctx = final.prepare(ns)
+    except LssatError as exc:
+        print(f"note: no final stage: {exc}", flush=True)
+        return ray
+    if ctx["note"]:
+        print(f"note: {ctx['note']}", flush=True)
+    if ctx["todo"]:
+        ray = ray or _ray_init(args)
+        final.run_stage(ray, ctx, ns)
+    return ray
 
 
 def run(args: argparse.Namespace) -> int:
@@ -558,12 +633,16 @@ def run(args: argparse.Namespace) -> int:
                 "cpus_per_trial": args.cpus_per_trial,
                 "gpus_per_trial": args.gpus_per_trial,
                 "workers_per_trial": args.workers_per_trial,
+                "allow_test_selection": ctx["allow_test_selection"],
                 "weights_dir": str(ctx["weights"][0]) if ctx["weights"][0] else None,
                 "sessions": ctx["sessions"] + [session_info],
             },
         )
         if ray is not None:
             _tune(ray, args, ctx, ref, finished, pending, num_samples, session)
+        want = final_wanted(args, space)
+        if want is not None and len(_finished_numbers(exp_dir)) >= budget:
+            ray = _run_final(ray, args, exp_dir, want)
     finally:
         if ray is not None:
             ray.shutdown()

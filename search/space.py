@@ -18,6 +18,10 @@ A space file holds the task, its metric and mode, the default trial budget, fixe
       desc_P: {choices: [8, 16], when: {descriptor: lbp}}
     enqueue:                   # optional: configs to evaluate first (Optuna enqueue_trial)
       - {backbone: resnet18, lr: 1.0e-3, aux_weight: 0.0}
+    final: {top_k: 3, seeds: 3}  # optional: the held-out stage after the search (search.final)
+
+``train_subset`` / ``val_subset`` may be fixed but never searched: every trial is scored on
+the same rows.
 
 An enqueued categorical value must be one of the choices; a number may lie outside its range
 (Optuna allows it, with a warning); either way the resulting config must pass ``TrialConfig``.
@@ -68,15 +72,19 @@ TOP_KEYS = (
     "params",
     "enqueue",
     "description",
+    "final",
 )
 PARAM_KEYS = ("choices", "low", "high", "log", "step", "when", "grid")
 SCHEDULER_KEYS = {"grace_period": int, "reduction_factor": int}
 SAMPLER_KEYS = {"n_startup_trials": int, "n_ei_candidates": int}
+FINAL_KEYS = {"top_k": int, "seeds": int}  # the held-out stage run after the search
 SAMPLERS = ("tpe", "grid", "random")  # sampler.name; tpe is the default
 SCHEDULERS = ("asha", "none")  # scheduler.name (or `scheduler: none`); asha is the default
 MAX_GRID = 10_000  # grid points a space may hold
 # fields a space may not search (they are the search's own knobs or free-form)
 UNSEARCHABLE = ("task", "epochs", "extra")
+# fields that define which rows every trial trains and is scored on: fixed, never searched
+DATA_FIELDS = ("train_subset", "val_subset")
 OPS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,
     "ne": operator.ne,
@@ -197,6 +205,7 @@ class SearchSpace:
     scheduler: dict[str, Any] = field(default_factory=dict)  # ASHA settings, or {name: none}
     sampler: dict[str, Any] = field(default_factory=dict)  # TPE settings and/or {name: ...}
     description: str = ""
+    final: dict[str, int] = field(default_factory=dict)  # {top_k, seeds}: held-out stage
 
     @property
     def sampler_name(self) -> str:
@@ -273,6 +282,8 @@ class SearchSpace:
         out["params"] = {p.name: p.to_yaml() for p in self.params}
         if self.enqueue:
             out["enqueue"] = [dict(e) for e in self.enqueue]
+        if self.final:
+            out["final"] = dict(self.final)
         return out
 
     def dump(self, path: str | Path) -> None:
@@ -559,6 +570,11 @@ def parse_space(raw: Any, path: str, task: str | None = None) -> SearchSpace:
             raise _unknown(f"{path}: key 'params'", name, sorted(types))
         if name in UNSEARCHABLE:
             raise ConfigError(f"{where} cannot be searched (set it in 'fixed' or on the CLI)")
+        if name in DATA_FIELDS:
+            raise ConfigError(
+                f"{where} cannot be searched: every trial must be scored on the same rows, so "
+                "set it in 'fixed'"
+            )
         if name in fixed:
             raise ConfigError(f"{where} is also in 'fixed'; a key is either fixed or searched")
         params.append(_parse_param(where, name, spec_raw, types[name], known))
@@ -593,6 +609,7 @@ def parse_space(raw: Any, path: str, task: str | None = None) -> SearchSpace:
             f"{path}: key 'sampler'", raw.get("sampler"), SAMPLER_KEYS, SAMPLERS
         ),
         description=str(raw.get("description", "")),
+        final=_int_section(f"{path}: key 'final'", raw.get("final"), FINAL_KEYS),
     )
     _check_grid(space, raw)
     check_space(space)

@@ -65,6 +65,12 @@ def summarise(exp_dir: Path, ref: StudyRef, budget: int, elapsed: float) -> int:
         )
     else:
         print("no trial completed")
+    from search.final import summary_lines
+
+    for line in summary_lines(exp_dir):  # the held-out stage, when it ran
+        print(line)
+    if "val_is_test" in trials and trials["val_is_test"].fillna(False).astype(bool).any():
+        print("note: validation was the test split (--allow-test-selection): no held-out number")
     storage = storage_label(exp_dir, ref.url)
     print(
         f"results:     {exp_dir / results.TRIALS_DIR}, {exp_dir / results.EPOCHS_DIR} "

@@ -94,6 +94,10 @@ def train_trial(config: dict[str, Any]) -> None:
         torch.set_num_threads(threads)
     set_backend(meta.get("descriptor_backend") or "eager")  # the driver's choice, on every node
     trial_fn = load_trial_fn(meta.get("trial_fn"), meta.get("trial_fn_args"))
+    if meta.get("final"):  # a held-out run (search.final): evaluate on test after the last epoch
+        from search.evaluate import heldout_trial
+
+        trial_fn = functools.partial(heldout_trial, trial_fn, meta["final"])
     workers = int(meta.get("workers") or 1)
     try:
         if workers > 1:
@@ -149,6 +153,12 @@ def demo_path(task: str) -> str:
 def trial_data(cfg: Any, meta: Mapping[str, Any]) -> str:
     """The data folder of a plain trial: ``meta["data"]``, or the demo resolved here."""
     return demo_path(cfg.task) if meta.get("demo") else str(meta["data"])
+
+
+def train_final_run(config: dict[str, Any]) -> None:
+    """Tune entry point of a final-stage run (:mod:`search.final`): ``config["run"]`` holds
+    what :func:`train_trial` takes, with ``meta["final"]`` set."""
+    train_trial(config["run"])
 
 
 def _run_plain(cfg: Any, meta: Mapping[str, Any], trial_fn: Callable[..., Any], tune: Any) -> None:

@@ -36,7 +36,7 @@ task: deepfake
 trials: 6
 scheduler: {grace_period: 1, reduction_factor: 4}
 sampler: {n_startup_trials: 6}
-fixed: {epochs: 2, img_size: 32, train_subset: 96, val_subset: 48, warmup_epochs: 0.5,
+fixed: {epochs: 2, img_size: 32, train_subset: 12, val_subset: 6, warmup_epochs: 0.5,
         decoder_dim: 32, decoder_depth: 1, checkpoint_every: 1}
 params:
   backbone: {choices: [vit_tiny_patch16_224, resnet18]}

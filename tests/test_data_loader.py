@@ -81,15 +81,16 @@ def test_task_mismatch_names_both(demo_data: Path) -> None:
         load_trial_data(demo_data, config(task="emotion"))
 
 
-def test_subsets_deterministic_and_seeded(demo_data: Path) -> None:
-    a = load_trial_data(demo_data, config(train_subset=100, val_subset=40))
-    b = load_trial_data(demo_data, config(train_subset=100, val_subset=40))
-    c = load_trial_data(demo_data, config(train_subset=100, val_subset=40, seed=1))
+def test_subsets_count_whole_videos_and_ignore_the_seed(demo_data: Path) -> None:
+    a = load_trial_data(demo_data, config(train_subset=12, val_subset=5))
+    c = load_trial_data(demo_data, config(train_subset=12, val_subset=5, seed=1))
     full = load_trial_data(demo_data, config())
-    assert len(a.train) == 100 and len(a.val) == 40
-    assert np.array_equal(a.train.indices, b.train.indices)
-    assert np.array_equal(a.val.indices, b.val.indices)
-    assert not np.array_equal(a.train.indices, c.train.indices)
+    data = open_dataset(demo_data)
+    assert len(np.unique(data.video[a.train.indices])) == 12
+    assert len(np.unique(data.video[a.val.indices])) == 5
+    assert len(a.val) == 5 * 8  # the demo's videos have 8 frames each: none is cut short
+    assert np.array_equal(a.train.indices, c.train.indices)
+    assert np.array_equal(a.val.indices, c.val.indices)
     assert set(a.train.indices) <= set(full.train.indices)
     assert set(a.val.indices) <= set(full.val.indices)
     big = load_trial_data(demo_data, config(train_subset=10**6))
@@ -140,7 +141,7 @@ def test_colour_matrix_matches_torchvision() -> None:
 
 
 def test_dataloader_workers_and_pickling(demo_data: Path) -> None:
-    td = load_trial_data(demo_data, config(train_subset=128))
+    td = load_trial_data(demo_data, config(train_subset=16))
     clone = pickle.loads(pickle.dumps(td.val))
     assert torch.equal(clone[7]["image"], td.val[7]["image"])
     loader = DataLoader(td.train, batch_size=64, num_workers=2, shuffle=True)

@@ -47,7 +47,7 @@ SPACE = """\
 task: deepfake
 trials: 4
 scheduler: {grace_period: 3, reduction_factor: 2}
-fixed: {epochs: 1, img_size: 32, batch_size: 16, train_subset: 32, val_subset: 32,
+fixed: {epochs: 1, img_size: 32, batch_size: 16, train_subset: 4, val_subset: 4,
         backbone: resnet18, patch_size: 8, aux_weight: 0.0, warmup_epochs: 0.0,
         checkpoint_every: 1}
 params:
@@ -277,8 +277,8 @@ def test_corrupt_checkpoint_is_a_data_error_naming_the_file(
     bad = tmp_path / "checkpoint_000001"
     bad.mkdir()
     (bad / "state.pt").write_bytes(b"not a torch file")
-    small = {"img_size": 32, "patch_size": 8, "epochs": 1, "batch_size": 8, "train_subset": 16}
-    cfg = TrialConfig(task="deepfake", backbone="resnet18", val_subset=16, device="cpu", **small)
+    small = {"img_size": 32, "patch_size": 8, "epochs": 1, "batch_size": 8, "train_subset": 2}
+    cfg = TrialConfig(task="deepfake", backbone="resnet18", val_subset=2, device="cpu", **small)
     with pytest.raises(DataError, match="checkpoint file .*state.pt' cannot be read") as err:
         load_trial_fn(None)(cfg, str(demo_data), lambda *a, **k: None, checkpoint_dir=str(bad))
     assert _portable(err.value) is err.value  # reaches the driver as itself: FAIL, this text

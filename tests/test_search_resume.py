@@ -21,7 +21,7 @@ SPACE = """\
 task: deepfake
 trials: 3
 scheduler: {grace_period: 3, reduction_factor: 2}
-fixed: {epochs: 3, img_size: 32, batch_size: 32, train_subset: 64, val_subset: 48,
+fixed: {epochs: 3, img_size: 32, batch_size: 32, train_subset: 8, val_subset: 6,
         aux_weight: 0.0, checkpoint_every: 1}
 params:
   backbone: {choices: [vit_tiny_patch16_224, resnet18]}

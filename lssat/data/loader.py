@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lssat.data.augment import Augment, augment_image, plain_image
+from lssat.data.selection import STREAMS, identity, unit_subset
 from lssat.data.shards import PreparedDataset, open_dataset
 from lssat.errors import DataError
 from lssat.trial_data import TrialData
@@ -47,6 +48,11 @@ class ShardDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
+    @property
+    def videos(self) -> np.ndarray:
+        """Video id per item ``[N]`` int64 (-1 = none), without reading any image."""
+        return self._video.numpy()
+
     def _image(self, i: int) -> torch.Tensor:
         hwc = self.data.image(int(self.indices[i]))
         if self.augment is not None:
@@ -77,12 +83,10 @@ class ShardDataset(Dataset):
         ]
 
 
-def subset(indices: np.ndarray, n: int, seed: int, stream: int) -> np.ndarray:
-    """A deterministic random subset of ``n`` indices (all when n == 0 or n >= len), sorted."""
-    if n <= 0 or n >= len(indices):
-        return indices
-    rng = np.random.default_rng([seed, stream])
-    return np.sort(rng.choice(indices, size=n, replace=False))
+def subset(data: PreparedDataset, rows: np.ndarray, n: int, split: str) -> np.ndarray:
+    """``n`` whole videos (rows where there are no video ids) of ``rows``, the same for every
+    trial and seed (see :mod:`lssat.data.selection`); all rows when n == 0 or n >= units."""
+    return unit_subset(rows, data.video[rows], n, STREAMS[split])
 
 
 def load_trial_data(
@@ -90,9 +94,13 @@ def load_trial_data(
 ) -> TrialData:
     """Train (augmented) / val / test datasets for one trial from a prepared dataset.
 
-    Uses ``config.task``, ``img_size``, ``seed``, ``train_subset``, ``val_subset`` (0 = all).
-    Validation uses the ``val`` split, or ``test`` when there is none (``meta["val_split"]``
-    says which); ``test`` is returned separately only when it is not the validation split.
+    Uses ``config.task``, ``img_size``, ``train_subset``, ``val_subset`` (whole videos, or
+    rows where there are none; 0 = all). The subsets never depend on ``config.seed``: configs
+    that differ only in their seed get identical ``val`` items. Validation uses the ``val``
+    split, or ``test`` when there is none (``meta["val_split"]`` says which; ``extra``
+    ``val_is_test`` is then True); ``test`` is returned separately only when it is not the
+    validation split, and the training engine never reads it. ``extra`` also names what the
+    trial is scored on: ``dataset``, ``dataset_hash`` and the ``val_set`` fingerprint.
     """
     data = (
         path_or_prepared
@@ -112,17 +120,24 @@ def load_trial_data(
         raise DataError(f"dataset {data.path} has neither val nor test rows to validate on")
     val = data.indices(val_split)
     test = data.indices("test") if val_split == "val" else np.zeros(0, np.int64)
-    train = subset(train, config.train_subset, config.seed, 0)
-    val = subset(val, config.val_subset, config.seed, 1)
+    train = subset(data, train, config.train_subset, "train")
+    val = subset(data, val, config.val_subset, "val")
     size = config.img_size
-    meta = {k: v for k, v in data.meta.items() if k != "skipped"}
-    meta["skipped"] = {k: v for k, v in data.meta.get("skipped", {}).items() if k != "list"}
-    meta["val_split"] = val_split
     return TrialData(
         train=ShardDataset(data, train, size, augment or Augment()),
         val=ShardDataset(data, val, size, None),
         test=ShardDataset(data, test, size, None) if len(test) else None,
-        meta=meta,
+        meta=trial_meta(data, val_split),
         extra={"path": str(data.path), "val_split": val_split,
-               "rows": {"train": len(train), "val": len(val), "test": len(test)}},
+               "rows": {"train": len(train), "val": len(val), "test": len(test)},
+               **identity(data, val)},
     )  # fmt: skip
+
+
+def trial_meta(data: PreparedDataset, val_split: str | None = None) -> dict[str, Any]:
+    """The dataset's meta for the engine (the per-file skip list stays in meta.json)."""
+    meta = {k: v for k, v in data.meta.items() if k != "skipped"}
+    meta["skipped"] = {k: v for k, v in data.meta.get("skipped", {}).items() if k != "list"}
+    if val_split is not None:
+        meta["val_split"] = val_split
+    return meta

@@ -1,0 +1,175 @@
+"""The held-out headline of the report and the one-validation-set rule of the rankings.
+
+- :func:`split_by_fingerprint`: per task, only the largest group of trials scored on one
+  validation set (``val_set`` fingerprint) is ranked; the rest are listed in a note.
+- :func:`heldout_section`: per task, the test value of the configuration chosen on validation
+  (mean ± sd over the final stage's seeds, n, and its 95 % bootstrap interval over videos),
+  from ``final/*.parquet`` (:mod:`search.final`). Where no final stage ran, one sentence says
+  so at the top of the report. Everything else in the report is a validation (selection)
+  number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from search.results import CI_HIGH, CI_LOW, read_final
+
+
+def split_by_fingerprint(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """(the trials to rank, notes listing the others): per task the largest ``val_set`` group.
+
+    Rows without a ``val_set`` (a trial that failed before its first epoch, or results
+    written before the column existed) are kept: nothing tells them apart.
+    """
+    if "val_set" not in trials or trials.empty:
+        return trials, []
+    fp = trials["val_set"]
+    keep = pd.Series(True, index=trials.index)
+    notes = []
+    for task, idx in trials[fp.notna()].groupby("task_key").groups.items():
+        sizes = fp[idx].astype(str).value_counts()
+        if len(sizes) < 2:
+            continue
+        main = sizes.index[0]
+        out = [i for i in idx if fp[i] != main]
+        keep[out] = False
+        listed = ", ".join(
+            f"#{_num(trials.at[i, 'number'])} ({trials.at[i, 'experiment']}, val_set "
+            f"{str(fp[i])[:12]})"
+            for i in out[:20]
+        )
+        more = f" and {len(out) - 20} more" if len(out) > 20 else ""
+        notes.append(
+            f"Task {task}: {len(out)} trial(s) were scored on another validation set than the "
+            f"{sizes.iloc[0]} ranked ones (val_set {main[:12]}) and are left out of the "
+            f"rankings: {listed}{more}."
+        )
+    return trials[keep], notes
+
+
+def _num(x: Any) -> str:
+    try:
+        return str(int(x)) if math.isfinite(float(x)) else "?"
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _mean_sd(v: pd.Series) -> tuple[float, float, int]:
+    x = pd.to_numeric(v, errors="coerce").dropna().to_numpy(dtype=float)
+    if not len(x):
+        return math.nan, math.nan, 0
+    return float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else math.nan, len(x)
+
+
+def _f(x: float) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.4f}"
+
+
+def heldout_table(final: pd.DataFrame) -> pd.DataFrame:
+    """One line per (task, configuration, held-out set): mean, sd, n seeds, mean interval."""
+    out = []
+    done = final[final["status"] == "COMPLETE"]
+    for (task, exp, tid), g in done.groupby(["task", "experiment", "trial_id"], sort=True):
+        base = str(g["metric"].iloc[0])[len("val_") :]
+        sets = ["test", *sorted(set().union(*(json.loads(s) for s in g["eval_sets"])) - {"test"})]
+        for name in sets:
+            col = f"{name}_{base}"
+            if col not in g:
+                continue
+            mean, sd, n = _mean_sd(g[col])
+            lo = pd.to_numeric(g.get(f"{col}{CI_LOW}"), errors="coerce").mean()
+            hi = pd.to_numeric(g.get(f"{col}{CI_HIGH}"), errors="coerce").mean()
+            out.append(
+                {
+                    "task": task,
+                    "experiment": exp,
+                    "trial_id": tid,
+                    "rank": int(g["rank"].min()),
+                    "selection_metric": g["metric"].iloc[0],
+                    "selection_value": float(g["selection_value"].iloc[0]),
+                    "mode": g["mode"].iloc[0],
+                    "set": name,
+                    "metric": col,
+                    "mean": mean,
+                    "sd": sd,
+                    "n_seeds": n,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "val_is_test": bool(g["val_is_test"].fillna(False).any())
+                    if "val_is_test" in g
+                    else False,
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def headline(res: Any) -> tuple[list[str], pd.DataFrame]:
+    """Sentences for the top of the report and the held-out table (empty without a final)."""
+    try:
+        final = read_final(res.sources)
+    except Exception as exc:  # noqa: BLE001 - the report still renders the selection numbers
+        return [f"The final stage's rows could not be read ({exc})."], pd.DataFrame()
+    tasks = sorted(res.trials["task"].astype(str).unique())
+    table = heldout_table(final) if not final.empty else pd.DataFrame()
+    lines = []
+    for task in tasks:
+        t = table[table["task"] == task] if not table.empty else table
+        vit = res.trials[res.trials["task"] == task]
+        if "val_is_test" in vit and vit["val_is_test"].fillna(False).astype(bool).any():
+            lines.append(
+                f"{task}: validation was the test split (--allow-test-selection), "
+                "so its numbers also selected the configuration (biased upward)."
+            )
+        if t.empty:
+            lines.append(
+                f"{task}: no final stage ran, so this report has no held-out test "
+                "number; every value below is a validation (selection) number, biased "
+                "upward as a maximum over trials (run python -m search.final "
+                "EXPERIMENT_DIR)."
+            )
+            continue
+        mode = str(t["mode"].iloc[0])
+        sel = t.drop_duplicates("trial_id")
+        best = sel.sort_values("selection_value", ascending=mode == "min").iloc[0]
+        rows = t[t["trial_id"] == best["trial_id"]]
+        test = rows[rows["set"] == "test"].iloc[0]
+        text = (
+            f"{task}: held-out {test['metric']} = {_f(test['mean'])} ± {_f(test['sd'])} "
+            f"(mean ± sd over n = {test['n_seeds']} seeds; 95% bootstrap interval over "
+            f"videos, averaged over seeds: [{_f(test['ci_low'])}, {_f(test['ci_high'])}]) "
+            f"for trial {best['trial_id']} of {best['experiment']}, chosen on validation "
+            f"({best['selection_metric']} {_f(best['selection_value'])}, a selection "
+            "number)"
+        )
+        extra = rows[rows["set"] != "test"]
+        if not extra.empty:
+            text += "; cross-dataset: " + ", ".join(
+                f"{r['metric']} = {_f(r['mean'])} ± {_f(r['sd'])} [{_f(r['ci_low'])}, "
+                f"{_f(r['ci_high'])}]"
+                for _, r in extra.iterrows()
+            )
+        lines.append(text + ".")
+    return lines, table
+
+
+def heldout_section(res: Any, opt: Any) -> Any:
+    """The report section "Held-out test (final stage)" (its sentences head the report)."""
+    from analysis.sections import Section
+
+    s = Section("heldout", "Held-out test (final stage)")
+    lines, table = headline(res)
+    s.text.extend(lines)
+    s.text.append(
+        "Only this section reports held-out test numbers; every other value in this "
+        "report is a validation (selection) number."
+    )
+    if not table.empty:
+        s.tables["heldout"] = table
+    s.data["headline"] = lines
+    return s
