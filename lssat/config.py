@@ -147,13 +147,21 @@ class TrialConfig:
                     f"config field {name!r} is {value!r}; allowed: {', '.join(map(str, allowed))}"
                 )
 
-        def within(name: str, lo: float, hi: float, lo_open: bool = False) -> None:
+        def within(
+            name: str,
+            lo: float,
+            hi: float,
+            lo_open: bool = False,
+            hi_open: bool = False,
+            why_hi: str = "",
+        ) -> None:
             value = getattr(self, name)
-            bad = not math.isfinite(value) or value > hi or value < lo or (lo_open and value == lo)
-            if bad:
-                left = "(" if lo_open else "["
+            bad = not math.isfinite(value) or value > hi or value < lo
+            if bad or (lo_open and value == lo) or (hi_open and value == hi):
+                left, right = "(" if lo_open else "[", ")" if hi_open else "]"
                 raise ConfigError(
-                    f"config field {name!r} is {value!r}; allowed range {left}{lo}, {hi}]"
+                    f"config field {name!r} is {value!r}; allowed range {left}{lo}, {hi}{right}"
+                    + (f" ({why_hi})" if why_hi and value >= hi else "")
                 )
 
         choice("task", sorted(TASKS))
@@ -173,7 +181,8 @@ class TrialConfig:
                 f"patch_size {self.patch_size}"
             )
         within("drop_path", 0.0, 0.9)
-        within("aux_weight", 0.0, 1.0)
+        no_head = "at 1 the task head gets no gradient and evaluation would score an untrained head"
+        within("aux_weight", 0.0, 1.0, hi_open=True, why_hi=no_head)
         within("mask_ratio", 0.0, 0.95)
         within("desc_P", 4, 24)
         within("desc_R", 0.0, 64.0, lo_open=True)

@@ -2,6 +2,10 @@
 
 Every function returns keys without a split prefix (``acc``, ``auc``, ...); the task adds one.
 A metric that is undefined on the data (e.g. AUC with one class present) is NaN.
+
+Ranking metrics (ROC-AUC, AP) rank the logits themselves, never probabilities: in float64
+``sigmoid`` saturates to exactly 1.0 above a logit of about 37, so confident scores would tie
+and the ranking would change. A video's score is the mean of its frames' logits.
 """
 
 from __future__ import annotations
@@ -11,11 +15,6 @@ import re
 
 import numpy as np
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
 def metric_key(text: str) -> str:
@@ -40,37 +39,46 @@ def binary_metrics(
 ) -> dict[str, float]:
     """``logits`` ``[N]``, ``labels`` ``[N]`` in {0, 1}, ``video`` ``[N]`` (-1 = none).
 
-    Frame-level accuracy at p = 0.5, ROC-AUC and average precision; ``video_auc`` (frame
-    probabilities averaged per video) when any video id is >= 0.
+    Frame-level accuracy at p = 0.5 (logit >= 0), ROC-AUC and average precision of the logits;
+    ``video_auc`` when any video id is >= 0: a video's score is its mean frame logit, its label
+    the majority of its frames' labels (fake when at least half are).
     """
     labels = labels.astype(np.int64).reshape(-1)
-    probs = sigmoid(logits.astype(np.float64).reshape(-1))
+    scores = logits.astype(np.float64).reshape(-1)
     out = {
-        "acc": float(accuracy_score(labels, probs >= 0.5)),
-        "auc": _auc(labels, probs),
-        "ap": _ap(labels, probs),
+        "acc": float(accuracy_score(labels, scores >= 0)),
+        "auc": _auc(labels, scores),
+        "ap": _ap(labels, scores),
     }
     if video is not None and (video >= 0).any():
+        video = np.asarray(video).reshape(-1)
         keep = video >= 0
         vids, inverse = np.unique(video[keep], return_inverse=True)
         counts = np.bincount(inverse, minlength=len(vids))
-        v_prob = np.bincount(inverse, weights=probs[keep], minlength=len(vids)) / counts
+        v_score = np.bincount(inverse, weights=scores[keep], minlength=len(vids)) / counts
         v_label = np.bincount(inverse, weights=labels[keep], minlength=len(vids)) / counts
-        out["video_auc"] = _auc((v_label >= 0.5).astype(np.int64), v_prob)
+        out["video_auc"] = _auc((v_label >= 0.5).astype(np.int64), v_score)
     return out
 
 
 def multiclass_metrics(
     logits: np.ndarray, labels: np.ndarray, num_classes: int
 ) -> dict[str, float]:
-    """``logits`` ``[N, K]``, ``labels`` ``[N]`` int: accuracy and macro-F1 over all K classes."""
+    """``logits`` ``[N, K]``, ``labels`` ``[N]`` int: accuracy and macro-F1.
+
+    Macro-F1 averages the F1 of the classes of ``range(num_classes)`` that occur in the labels
+    or the predictions; a class absent from both has no F1 (0 / 0) and is left out rather than
+    counted as 0. A class that is predicted but never true (or true but never predicted) counts
+    as 0. NaN when no class occurs (an empty set).
+    """
     pred = logits.argmax(axis=1)
     labels = labels.astype(np.int64).reshape(-1)
+    present = np.intersect1d(np.union1d(labels, pred), np.arange(num_classes))
+    if len(labels) == 0 or len(present) == 0:
+        return {"acc": math.nan, "macro_f1": math.nan}
     return {
         "acc": float(accuracy_score(labels, pred)),
-        "macro_f1": float(
-            f1_score(labels, pred, average="macro", labels=np.arange(num_classes), zero_division=0)
-        ),
+        "macro_f1": float(f1_score(labels, pred, average="macro", labels=present, zero_division=0)),
     }
 
 

@@ -1,7 +1,8 @@
 """L-SSAT model factory: ``build(config, num_outputs) -> LSSATModel`` for any supported backbone.
 
-See ``docs/model.md`` for the two masking paths (ViT: true MAE; CNN/Swin: dense masking)
-and which backbones are refused.
+See ``docs/model.md`` for the two masking paths (ViT and hybrid ViT: true MAE; CNN/Swin: dense
+masking), the no-leak rule (the masked pass sees visible patches only) and which backbones are
+refused.
 """
 
 from __future__ import annotations

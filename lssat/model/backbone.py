@@ -3,7 +3,8 @@
 Families:
 
 - ``vit``: any ``timm`` ``VisionTransformer`` (incl. DeiT, distilled DeiT, register / SigLIP
-  variants): true MAE, the encoder runs on the visible tokens only.
+  variants, and hybrid ViTs with a CNN stem, masked before the stem): true MAE, the encoder
+  runs on the visible tokens only.
 - ``dense``: any model whose ``feature_info`` stages return 4-D maps, channels first (ResNet,
   ConvNeXt, EfficientNet, MobileNet, RegNet, DenseNet, MaxViT, ...) or channels last (Swin):
   masked patches are zeroed and the mask is re-applied after each stage (ConvNeXt-V2's dense
@@ -50,16 +51,18 @@ class Backbone:
 
 
 def _timm_create(name: str, device: Any = None, **kwargs: Any) -> nn.Module:
-    """``timm.create_model``; ``img_size`` is dropped for models that do not take it."""
-    try:
-        with torch.device(device) if device is not None else nullcontext():
-            return timm.create_model(name, **kwargs)
-    except TypeError as err:
-        if "img_size" in kwargs and "img_size" in str(err):
-            kwargs = {k: v for k, v in kwargs.items() if k != "img_size"}
+    """``timm.create_model``; ``img_size`` (and a zero ``drop_path_rate``) is dropped for models
+    that do not take it."""
+    optional = {"img_size"} | ({"drop_path_rate"} if not kwargs.get("drop_path_rate") else set())
+    while True:
+        try:
             with torch.device(device) if device is not None else nullcontext():
                 return timm.create_model(name, **kwargs)
-        raise
+        except TypeError as err:
+            drop = [k for k in optional if k in kwargs and k in str(err)]
+            if not drop:
+                raise
+            kwargs = {k: v for k, v in kwargs.items() if k not in drop}
 
 
 def _fail(config: Any, why: str) -> ConfigError:
@@ -77,12 +80,15 @@ def create_backbone(config: Any, num_outputs: int) -> Backbone:
         probe = _timm_create(config.backbone, device="meta", pretrained=False, **base)
     except Exception as err:  # noqa: BLE001 - any failure here is a bad backbone choice
         raise _fail(config, f"timm cannot build it at img_size {config.img_size} ({err})") from err
-    # pretrained: a local <$LSSAT_WEIGHTS>/<backbone>.safetensors (see lssat.weights), else timm's
+    # pretrained: a local <$LSSAT_WEIGHTS>/<backbone>.safetensors (see lssat.weights), else timm's.
+    # drop_path is always passed: some models (Swin: 0.1) default to stochastic depth, which
+    # would make the masked pass random where the config says 0
     kwargs: dict[str, Any] = dict(
-        base, num_classes=num_outputs, **timm_kwargs(config.backbone, config.pretrained)
+        base,
+        num_classes=num_outputs,
+        drop_path_rate=config.drop_path,
+        **timm_kwargs(config.backbone, config.pretrained),
     )
-    if config.drop_path:
-        kwargs["drop_path_rate"] = config.drop_path
     if isinstance(probe, VisionTransformer):
         if isinstance(probe.patch_embed, PatchEmbed):
             kwargs["patch_size"] = config.patch_size

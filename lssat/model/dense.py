@@ -1,10 +1,13 @@
-"""Dense (CNN / hierarchical) path: ConvNeXt-V2-style masking on the patch grid.
+"""Dense (CNN / hierarchical) path: ConvNeXt-V2-style masking on the patch grid, simplified.
 
 The masked pass zeroes the removed patches of the input and re-applies the mask after every
 stage whose map is a whole multiple of the patch grid (stride <= patch size); coarser stages
-mix visible and removed patches and are left alone. BatchNorm running statistics are frozen
-during the masked pass (batch statistics are still used), so only full, unmasked images shape
-the statistics used at evaluation.
+mix visible and removed patches and are left alone. Unlike ConvNeXt-V2 (mask before and after
+every convolution) activations spread into removed positions within a stage, and BatchNorm
+batch statistics include the zeroed positions; its running statistics are frozen during the
+masked pass, so only full, unmasked images shape the statistics used at evaluation. Because
+the input's removed pixels are zeroed first, every activation is still a function of the
+visible pixels only (``tests/test_no_leak.py``); see ``docs/model.md``.
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 ``loss = aux_weight * loss_aux + (1 - aux_weight) * loss_primary``. The masked pass runs only
 in training and only when ``aux_weight > 0``; evaluation is the full pass alone.
+
+No-leak rule: the masked pass's input is computed from the visible patches only (RGB: removed
+patches zeroed by the net; descriptor: computed on the image with removed pixels set to the
+mean colour), while its target is always computed from the full image.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from torch import nn
 
 from lssat import descriptors as D
 from lssat.errors import DataError
-from lssat.masking import PatchMask, patchify, random_masking
+from lssat.masking import PatchMask, patchify, random_masking, upsample_mask
 from lssat.tasks import TaskSpec
 
 
@@ -50,6 +54,8 @@ class LSSATModel(nn.Module):
         self.num_patches = self.grid[0] * self.grid[1]
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1) * 255, persistent=False)
+        fill = (torch.tensor(mean).view(1, 3, 1, 1) * 255).round().to(torch.uint8)
+        self.register_buffer("fill", fill, persistent=False)  # removed pixels, descriptor input
         self.desc_params = config.descriptor_params()
         desc_in = (config.uses_aux and config.mask_input == "descriptor") or (
             config.classify_input == "descriptor"
@@ -62,16 +68,16 @@ class LSSATModel(nn.Module):
 
     # ------------------------------------------------------------------ inputs
     def _needs_descriptor(self, masked: bool) -> bool:
+        """Whether the full image's descriptor is needed (the masked input never uses it)."""
         c = self.config
-        return c.classify_input == "descriptor" or (
-            masked and (c.mask_input == "descriptor" or c.reconstruct == "descriptor")
-        )
+        return c.classify_input == "descriptor" or (masked and c.reconstruct == "descriptor")
 
     def prepare(self, images: torch.Tensor, descriptor: bool) -> dict[str, torch.Tensor]:
-        """uint8 ``[B, 3, S, S]`` -> ``rgb`` (normalised float ``[B, 3, S, S]``) and, if
-        ``descriptor``, ``desc`` (raw map ``[B, C, S, S]``) and ``desc01`` (the map in [0, 1],
-        when an adapter feeds it to the encoder); the descriptor is computed without gradients,
-        in float32, on the batch's device, from the un-normalised grey image."""
+        """uint8 ``[B, 3, S, S]`` -> ``image`` (the input itself), ``rgb`` (normalised float
+        ``[B, 3, S, S]``) and, if ``descriptor``, ``desc`` (the full image's raw map
+        ``[B, C, S, S]``) and, when the full pass classifies the descriptor, ``desc01`` (the
+        map in [0, 1]); descriptors are computed without gradients, in float32, on the batch's
+        device, from the un-normalised grey image."""
         size = self.config.img_size
         if (
             images.dtype != torch.uint8
@@ -83,14 +89,34 @@ class LSSATModel(nn.Module):
                 f"batch 'image' has shape {tuple(images.shape)} and dtype {images.dtype}; the "
                 f"model expects [B, 3, {size}, {size}] torch.uint8 (config img_size {size})"
             )
-        out = {"rgb": (images.float() - self.mean) / self.std}
+        out = {"image": images, "rgb": (images.float() - self.mean) / self.std}
         if descriptor:
-            with torch.no_grad(), torch.autocast(images.device.type, enabled=False):
-                desc = D.compute(self.config.descriptor, D.to_gray(images), **self.desc_params)
-                out["desc"] = desc
-                if self.adapter is not None:
-                    out["desc01"] = D.normalize(desc, self.config.descriptor, **self.desc_params)
+            out["desc"] = self._descriptor(images)
+            if self.config.classify_input == "descriptor":
+                out["desc01"] = self._normalize(out["desc"])
         return out
+
+    def _descriptor(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 ``[B, 3, S, S]`` -> raw descriptor map ``[B, C, S, S]`` (float32, no grad)."""
+        with torch.no_grad(), torch.autocast(images.device.type, enabled=False):
+            return D.compute(self.config.descriptor, D.to_gray(images), **self.desc_params)
+
+    def _normalize(self, desc: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad(), torch.autocast(desc.device.type, enabled=False):
+            return D.normalize(desc, self.config.descriptor, **self.desc_params)
+
+    def visible_descriptor(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The masked pass's descriptor input, from the visible pixels only: uint8 ``[B, 3, S, S]``
+        and ``mask`` ``[B, L]`` (1 = removed) -> map in [0, 1] ``[B, C, S, S]``.
+
+        Every pixel of a removed patch is set to ``fill`` (the backbone's mean colour, the colour
+        of a zeroed normalised pixel) before the descriptor is computed, so no descriptor value
+        depends on a removed pixel, however far the descriptor reaches (LBP radius, HOG blocks).
+        Inside visible regions, away from removed patches, the map equals the full image's.
+        """
+        removed = upsample_mask(mask, self.grid, tuple(images.shape[-2:])).bool()
+        filled = torch.where(removed, self.fill, images)
+        return self._normalize(self._descriptor(filled))
 
     def _input(self, x: dict[str, torch.Tensor], modality: str) -> torch.Tensor:
         return x["rgb"] if modality == "rgb" else self.adapter(x["desc01"])
@@ -114,10 +140,14 @@ class LSSATModel(nn.Module):
         self, x: dict[str, torch.Tensor], generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, PatchMask]:
         """Masked pass: (prediction ``[B, L, D]``, target ``[B, L, D]``, mask)."""
-        inp = self._input(x, self.config.mask_input)
+        rgb = x["rgb"]
         pm = random_masking(
-            inp.shape[0], self.num_patches, self.config.mask_ratio, inp.device, generator
+            rgb.shape[0], self.num_patches, self.config.mask_ratio, rgb.device, generator
         )
+        if self.config.mask_input == "descriptor":
+            inp = self.adapter(self.visible_descriptor(x["image"], pm.mask))
+        else:
+            inp = rgb
         pred = self.net.masked(inp, pm)
         return pred, self.target(x), pm
 
@@ -152,8 +182,10 @@ class LSSATModel(nn.Module):
     def visualise(
         self, images: torch.Tensor, generator: torch.Generator | None = None
     ) -> dict[str, torch.Tensor] | None:
-        """Masked pass on ``images`` for pictures: ``pred``/``target`` ``[B, L, D]``, ``mask``
-        ``[B, L]``, ``rgb`` ``[B, 3, S, S]`` normalised. None without a decoder."""
+        """One masked pass on uint8 ``images``, its mask drawn from ``generator`` (the public way
+        for pictures and checks to see the masked pass): ``pred``/``target`` ``[B, L, D]``,
+        ``mask`` ``[B, L]`` (1 = removed), ``rgb`` ``[B, 3, S, S]`` normalised. Runs in the
+        model's current mode, without gradients. None without a decoder."""
         if not self.config.uses_aux:
             return None
         x = self.prepare(images, self._needs_descriptor(True))

@@ -1,4 +1,8 @@
-"""ViT path: true MAE (visible tokens only through the encoder, a light transformer decoder)."""
+"""ViT path: true MAE (visible tokens only through the encoder, a light transformer decoder).
+
+Removed patches are zeroed before ``patch_embed``, so a hybrid ViT's CNN stem sees zeros there,
+never the removed pixels.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from timm.models import checkpoint_seq
 from timm.models.vision_transformer import Block, VisionTransformer
 from torch import nn
 
-from lssat.masking import PatchMask, gather_tokens
+from lssat.masking import PatchMask, gather_tokens, upsample_mask
 from lssat.model.base import MaskedNet
 
 
@@ -96,8 +100,14 @@ class ViTMAE(MaskedNet):
         )
 
     def masked(self, x: torch.Tensor, pm: PatchMask) -> torch.Tensor:
-        """``[B, 3, H, W]`` and a mask -> per-patch prediction ``[B, L, D]``."""
+        """``[B, 3, H, W]`` and a mask -> per-patch prediction ``[B, L, D]``.
+
+        Removed patches of ``x`` are zeroed before ``patch_embed``: a plain patch embedding
+        is unaffected (it never mixes patches), and a hybrid ViT's CNN stem, whose receptive
+        field crosses patch borders, sees zeros there instead of the removed pixels.
+        """
         e = self.encoder
+        x = x * (1.0 - upsample_mask(pm.mask, self.grid, tuple(x.shape[-2:]))).to(x.dtype)
         x = e._pos_embed(e.patch_embed(x))  # [B, P + L, E], pos-embedded, prefix first
         p = self.num_prefix
         x = torch.cat([x[:, :p], gather_tokens(x[:, p:], pm.ids_keep)], 1)
