@@ -33,6 +33,11 @@ from lssat.trial_data import TrialData
 DataSource = TrialData | str | Path | Callable[[], TrialData]
 
 
+class WorkersLost(RuntimeError):
+    """A Ray Train worker died (killed process, lost node, preempted instance): nothing the
+    trial's code did; running it again from its last checkpoint can succeed."""
+
+
 def run_distributed_trial(
     config: TrialConfig,
     data: DataSource,
@@ -68,8 +73,9 @@ def run_distributed_trial(
             default: Ray's (``{"CPU": 1}``, or ``{"GPU": 1}`` with ``use_gpu``).
         checkpoint: a checkpoint folder to start from when the run has none of its own.
         tb_dir: TensorBoard folder; rank 0 writes curves and reconstructions there.
-        max_failures: worker-group restarts (from the latest checkpoint) before giving up;
-            ``-1`` = unlimited. Node losses and killed workers count here.
+        max_failures: Ray Train's own worker-group restarts (from the latest checkpoint);
+            ``-1`` = unlimited. The search passes 0: a lost worker raises ``WorkersLost`` and
+            Tune's ``--max-failures`` retries the whole trial (one retry layer).
         keep_checkpoints: how many of the latest checkpoints Ray Train keeps.
         placement_strategy: "PACK" (workers on as few nodes as possible: NCCL stays
             inside a machine) or "SPREAD".
@@ -83,8 +89,9 @@ def run_distributed_trial(
         None, "run_path": storage folder of the run}``.
 
     Raises:
-        ConfigError: bad arguments. An ``LssatError`` raised by ``run_trial`` on a worker
-        (e.g. ``NonFiniteLossError``) is re-raised as itself; other failures as Ray
+        ConfigError: bad arguments. An exception raised by ``run_trial`` on a worker (e.g.
+        ``NonFiniteLossError``, a CUDA out-of-memory error) is re-raised as itself; a worker
+        that died (process killed, node lost) raises ``WorkersLost``; anything else Ray
         Train's ``TrainingFailedError``.
     """
     if num_workers < 1:
@@ -137,10 +144,10 @@ def run_distributed_trial(
     try:
         result = trainer.fit()
     except ray.train.WorkerGroupError as err:
-        cause = _lssat_cause(err)
+        cause = _lssat_cause(err) or _user_error(err)
         if cause is not None:
-            raise cause from err
-        raise
+            raise cause from None
+        raise WorkersLost(f"a Ray Train worker of run {name} died ({_first_line(err)})") from None
     return {
         "metrics": dict(result.metrics or {}),
         "checkpoint_path": result.checkpoint.path if result.checkpoint else None,
@@ -204,6 +211,23 @@ def _in_tune_session() -> bool:
     except ImportError:  # pragma: no cover - Ray moved it
         return False
     return bool(in_tune())
+
+
+def _user_error(err: BaseException) -> BaseException | None:
+    """The first exception a worker's own code raised (Ray Train wraps it with its traceback
+    in ``UserExceptionWithTraceback``); None when every worker died instead."""
+    failures = getattr(err, "worker_failures", None) or {}
+    for rank in sorted(failures):
+        for exc in causes(failures[rank]):
+            base = getattr(exc, "_base_exc", None)
+            if isinstance(base, BaseException):
+                return base
+    return None
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else type(err).__name__
 
 
 def _lssat_cause(err: BaseException) -> LssatError | None:

@@ -268,7 +268,10 @@ def run_stage(ray: Any, ctx: dict[str, Any], args: argparse.Namespace) -> None:
         workers_per_trial=int(settings.get("workers_per_trial", 1)),
         max_concurrent=args.max_concurrent,
     )
-    concurrent = _concurrency(ray, res, args.address is None)
+    from search.capacity import cluster_shape
+
+    shape = cluster_shape(ray, joined=args.address is not None)
+    concurrent = _concurrency(shape, res, args.address is None)
     print(f"final stage: {len(runs)} runs ({ctx['top_k']} configurations x {ctx['seeds']} "
           f"seeds, {len(ctx['runs']) - len(runs)} already done), {concurrent} at a time, "
           f"{len(ctx['sets'])} held-out sets: {', '.join(s.name for s in ctx['sets'])}",

@@ -24,6 +24,7 @@ from ray.tune import Callback
 from search import results
 from search.recorder import error_text
 from search.searcher import CONFIG_KEY, META_KEY
+from search.trainable import ERROR_KEY
 
 PROGRESS_DIR = ".progress"
 IDENTITY = ("dataset", "dataset_hash", "val_set", "val_is_test")
@@ -61,6 +62,7 @@ class FinalRecorder(Callback):
         self.done = 0
         self.last: dict[str, dict[str, Any]] = {}
         self.started: dict[str, tuple[float, str]] = {}
+        self.errors: dict[str, str] = {}  # a run's own exception (FAIL, never retried)
         self.t0 = time.time()
 
     def _say(self, text: str) -> None:
@@ -82,6 +84,9 @@ class FinalRecorder(Callback):
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
     ) -> None:
         meta, config = self._run(trial)
+        if result.get(ERROR_KEY):  # search.trainable: the run's own code raised
+            self.errors[trial.trial_id] = str(result[ERROR_KEY])
+            return
         self.last[trial.trial_id] = dict(result)
         epoch = int(result.get("epoch", 0))
         ckpt = result.get("checkpoint_dir_name")
@@ -100,7 +105,9 @@ class FinalRecorder(Callback):
         meta, config = self._run(trial)
         last = self.last.get(trial.trial_id, {})
         test_key = "test_" + self.base["metric"][len("val_") :]
-        if int(last.get("epoch", 0)) >= int(config["epochs"]) and test_key in last:
+        if trial.trial_id in self.errors:
+            self._write(trial, "FAIL", self.errors[trial.trial_id])
+        elif int(last.get("epoch", 0)) >= int(config["epochs"]) and test_key in last:
             self._write(trial, "COMPLETE", None)
         else:
             self._say(f"{meta['run_id']} interrupted; --resume runs it again")

@@ -41,6 +41,7 @@ from search import results
 from search.searcher import CONFIG_KEY, META_KEY
 from search.study import StudyRef, outcome_attrs
 from search.tensorboard import write_trial_hparams
+from search.trainable import ERROR_KEY, REASON_KEY
 from search.weights import row_columns
 
 RAY_KEYS = (
@@ -162,6 +163,9 @@ class _Live:
     stopped_early: bool = False
     node: str | None = None
     node_ip: str | None = None
+    attempts: int = 0  # runs of this trial in this session (restarts included)
+    fresh: bool = True  # no result yet from the current run
+    error: tuple[str, str] | None = None  # (text, reason) the trial's own code raised
 
     @property
     def number(self) -> int:
@@ -246,6 +250,11 @@ class Recorder(Callback):
             old = self.exp_dir / results.EPOCHS_DIR / f"{live.trial_id}.parquet"
             if old.is_file():  # a re-run of an interrupted trial: keep epochs up to its checkpoint
                 prev = results.read_epochs(old)
+                if int(meta.get("workers", 1)) > 1:
+                    # Ray Train restores from its own latest checkpoint, which may be newer
+                    # than the last row's: keep every row; the run's first result replaces
+                    # the rows from its epoch on (on_trial_result)
+                    resume_epoch = max(resume_epoch, int(prev["epoch"].max()) if len(prev) else 0)
                 if not prev.empty and resume_epoch > 0:
                     keep = prev[prev["epoch"] <= resume_epoch]
                     base = set(self._ident(live)) | {"schema_version"}
@@ -268,8 +277,12 @@ class Recorder(Callback):
     @_guarded
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         live = self._get_live(trial)
+        live.attempts += 1
+        live.fresh = True
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in live.meta.get("params", {}).items())
         again = " (resumed)" if live.meta.get("resume_from") else ""
+        if live.attempts > 1:
+            again = f" (attempt {live.attempts}, from its last checkpoint)"
         self._say(f"#{live.number} started{again}: {shown or 'fixed config'}")
 
     @_guarded
@@ -277,6 +290,9 @@ class Recorder(Callback):
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
     ) -> None:
         live = self._get_live(trial)
+        if result.get(ERROR_KEY):  # the trial's own code raised: FAIL once it ends, no retry
+            live.error = (str(result[ERROR_KEY]), str(result.get(REASON_KEY) or "error"))
+            return
         resume_epoch = int(live.meta.get("resume_epoch") or 0)
         epoch = int(result.get("epoch", resume_epoch + int(result.get("training_iteration", 1))))
         row: dict[str, Any] = {
@@ -287,6 +303,11 @@ class Recorder(Callback):
         row["epoch"] = epoch
         ckpt_name = result.get("checkpoint_dir_name")
         row["checkpoint"] = str(Path(trial.path) / ckpt_name) if ckpt_name and trial.path else None
+        if row["checkpoint"] is None and isinstance(result.get("checkpoint_path"), str):
+            row["checkpoint"] = result["checkpoint_path"]  # a Ray Train run's checkpoint
+        if live.fresh:  # a (re)started run redoes the epochs from here on
+            live.rows = [r for r in live.rows if int(r["epoch"]) < epoch]
+            live.fresh = False
         live.rows = [r for r in live.rows if int(r["epoch"]) != epoch] + [row]
         live.rows.sort(key=lambda r: int(r["epoch"]))
         live.node = result.get("hostname", live.node)
@@ -308,6 +329,11 @@ class Recorder(Callback):
     @_guarded
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         live = self.live.get(trial.trial_id)
+        if live is not None and live.error is not None:
+            text, reason = live.error
+            if not self._trial_disk_error(trial, text):
+                self._finish(trial, live, "FAIL", reason, text)
+            return
         if live is None or not live.rows:
             return  # stopped before its first epoch: the search was interrupted
         epochs = int(live.config["epochs"])
@@ -374,6 +400,7 @@ class Recorder(Callback):
             "cpus": float(meta.get("cpus", 0.0)),
             "gpus": float(meta.get("gpus", 0.0)),
             "workers": int(meta.get("workers", 1)),
+            "attempts": max(1, live.attempts) + int(meta.get("attempts_before") or 0),
             "node": live.node,
             "node_ip": live.node_ip,
             "node_id": last.get("node_id"),

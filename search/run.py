@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-concurrent",
         type=int,
-        help="trials running at once (default: as many as the resources allow)",
+        help="trials running at once (default: as many as the cluster can hold at its "
+        "largest: the autoscaler's node types at their max_workers, else the live nodes)",
     )
     p.add_argument(
         "--cpus-per-trial",
@@ -95,8 +96,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-failures",
         type=int,
         default=0,
-        help="times a crashed trial (killed process, lost node) is restarted from its last "
-        "checkpoint before it is recorded FAIL; -1 = no limit (default: 0)",
+        help="times a trial whose process died (killed, out of host memory, lost or "
+        "preempted node) is restarted from its last checkpoint before it is recorded FAIL; "
+        "-1 = no limit (default: 0). An exception of the trial's own code is FAIL at once",
+    )
+    p.add_argument(
+        "--wait-warning",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="print one line when a trial has waited this long for resources (default: 60)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved space, the trials at once the cluster allows, the budget and "
+        "a rough GPU-hour estimate, then exit without running anything",
+    )
+    p.add_argument(
+        "--epoch-minutes",
+        type=float,
+        help="--dry-run: minutes one epoch of one trial takes, for the GPU-hour estimate "
+        "(default: measured from the experiment's epochs when resuming, else 1)",
     )
     p.add_argument(
         "--epochs",
@@ -198,6 +219,12 @@ def check_args(args: argparse.Namespace) -> None:
     ):
         if value is not None and value < low:
             _fail(f"{flag} is {value}; it must be at least {low}")
+    wait = getattr(args, "wait_warning", 60.0)
+    if wait is not None and not (math.isfinite(wait) and wait >= 0):
+        _fail(f"--wait-warning is {wait}; it must be 0 or more seconds")
+    minutes = getattr(args, "epoch_minutes", None)
+    if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
+        _fail(f"--epoch-minutes is {minutes}; it must be above 0")
     if not (math.isfinite(args.cpus_per_trial) and args.cpus_per_trial > 0):
         _fail(f"--cpus-per-trial is {args.cpus_per_trial}; it must be above 0")
     if not (math.isfinite(args.gpus_per_trial) and args.gpus_per_trial >= 0):
@@ -290,22 +317,33 @@ def _one_line(record: logging.LogRecord) -> bool:
     return True
 
 
-def _concurrency(ray: Any, args: argparse.Namespace, local: bool) -> int:
-    """Trials at once: what fits the cluster's CPUs/GPUs (capped by --max-concurrent).
+def _concurrency(shape: Any, args: argparse.Namespace, local: bool) -> int:
+    """Trials at once: what the cluster can hold at its largest (``shape``, see
+    :mod:`search.capacity`), or ``--max-concurrent``; never today's free resources.
 
-    A trial holds ``--workers-per-trial`` x (``--cpus-per-trial``, ``--gpus-per-trial``).
+    A trial holds ``--workers-per-trial`` x (``--cpus-per-trial``, ``--gpus-per-trial``), plus a
+    0.01-CPU coordinator when it has several workers. A trial no node (type) can ever hold is
+    refused with one sentence, except on a joined cluster whose autoscaler is unknown to the
+    driver and where ``--max-concurrent`` is given (nodes may still join).
     """
-    res = ray.cluster_resources()
+    from search.capacity import describe, trial_bundles, trials_that_fit
+
     n = max(1, int(getattr(args, "workers_per_trial", 1) or 1))
-    cpus, gpus_each = args.cpus_per_trial * n, args.gpus_per_trial * n
-    fits = int(res.get("CPU", 1) // cpus + 1e-9)
-    if gpus_each > 0:
-        gpus = res.get("GPU", 0)
-        if gpus + 1e-9 < gpus_each and local:
-            _fail(f"{_asked('gpus', args, n)}, but this machine has {gpus:g} GPU(s)")
-        fits = min(fits, int(gpus // gpus_each + 1e-9))
-    if fits < 1 and local:
-        _fail(f"{_asked('cpus', args, n)}, but this machine has {res.get('CPU', 0):g} CPU(s)")
+    bundles = trial_bundles(args.cpus_per_trial, args.gpus_per_trial, n)
+    fits = trials_that_fit(shape.nodes, bundles)
+    if fits < 1 and (local or shape.autoscaling or args.max_concurrent is None):
+        where = (
+            "no node type of the autoscaler can ever hold it"
+            if shape.autoscaling
+            else "this machine cannot hold it"
+            if local
+            else "no node of this cluster can hold it (if it autoscales, run the search on "
+            "its head node, where the autoscaler runs, or give --max-concurrent)"
+        )
+        _fail(
+            f"a trial asks for {describe(bundles)}, but {where}: {shape.largest()}"
+            f"{_fit_hint(shape, args, n)}"
+        )
     fits = max(fits, 1)
     if args.max_concurrent is None:
         return fits
@@ -319,12 +357,21 @@ def _concurrency(ray: Any, args: argparse.Namespace, local: bool) -> int:
     return args.max_concurrent
 
 
-def _asked(kind: str, args: argparse.Namespace, n: int) -> str:
-    """'--cpus-per-trial is 4' or '--cpus-per-trial 4 x --workers-per-trial 2 needs 8'."""
-    each = getattr(args, f"{kind}_per_trial")
-    if n == 1:
-        return f"--{kind}-per-trial is {each:g}"
-    return f"--{kind}-per-trial {each:g} x --workers-per-trial {n} needs {each * n:g}"
+def _fit_hint(shape: Any, args: argparse.Namespace, n: int) -> str:
+    """'; use --cpus-per-trial 0.99 or less' when only the coordinator's share is missing."""
+    from search.capacity import COORDINATOR_CPU, trial_bundles, trials_that_fit
+
+    if n < 2:
+        return ""
+    lower = math.floor((args.cpus_per_trial * n - COORDINATOR_CPU) / n * 100) / 100
+    if lower <= 0 or lower >= args.cpus_per_trial:
+        return ""
+    if trials_that_fit(shape.nodes, trial_bundles(lower, args.gpus_per_trial, n)) < 1:
+        return ""
+    return (
+        f"; its {n} workers fill the CPUs and the coordinator needs {COORDINATOR_CPU:g} more: "
+        f"use --cpus-per-trial {lower:g} or less"
+    )
 
 
 def _space_path(args: argparse.Namespace) -> Path:
@@ -338,7 +385,7 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
     from lssat.data import resolve_data
     from search import results
     from search.space import load_space
-    from search.study import STUDY_FILE, check_resumable, load_settings, storage_label
+    from search.study import STUDY_FILE, check_resumable, load_settings
 
     space_path = _space_path(args)
     name = args.name or space_path.stem
@@ -393,12 +440,7 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
             data = resolve_data(again, args.task).resolve()
         budget = args.trials or int(settings["trials"])
         seed = int(settings["seed"])
-        storage = settings.get("storage")
-        if args.storage is not None and args.storage != storage:
-            _fail(
-                f"--storage differs from the study storage this search started with "
-                f"({storage_label(exp_dir, storage)})"
-            )
+        storage = _resume_storage(args, exp_dir, settings.get("storage"))
         sessions = list(settings.get("sessions", []))
     else:
         space = load_space(space_path, args.task)
@@ -433,6 +475,30 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         "settings": settings,
         "allow_test_selection": allow,
     }
+
+
+def _resume_storage(args: argparse.Namespace, exp_dir: Path, saved: str | None) -> str | None:
+    """The study URL of a resumed search: ``search.json`` keeps it without its password, so a
+    password-protected one comes again from ``--storage`` or ``$LSSAT_STORAGE_URL``."""
+    from search.redact import ENV_VAR, MASK, redact_url
+    from search.study import check_storage_url, storage_label
+
+    given = args.storage or (os.environ.get(ENV_VAR) or None if saved else None)
+    if given is not None and saved is not None:
+        check_storage_url(given)
+    if given is None:
+        if saved and MASK in saved:
+            _fail(
+                f"this search's study is at {saved}, whose password is not saved; give the "
+                f"full URL again with --storage or the environment variable {ENV_VAR}"
+            )
+        return saved
+    if saved is None or redact_url(given) != redact_url(saved):
+        _fail(
+            f"--storage differs from the study storage this search started with "
+            f"({storage_label(exp_dir, saved)})"
+        )
+    return given
 
 
 def check_protocol(data: Path, allow_test_selection: bool, final: bool) -> None:
@@ -499,9 +565,19 @@ def run(args: argparse.Namespace) -> int:
     saved_weights = ctx["settings"].get("weights_dir") if ctx["resume"] else None
     given_weights = args.weights_dir or os.environ.get(WEIGHTS_ENV) or saved_weights
     ctx["weights"] = weights_table(space, given_weights, str(ctx["space_path"]))  # before writes
+    if args.dry_run:
+        return _dry_run(args, ctx)
     check_writable(exp_dir)
     name, budget, seed = ctx["name"], ctx["budget"], ctx["seed"]
-    from search.study import StudyRef, derive_seed, reconcile, save_settings, study_name
+    from search.redact import redact_url
+    from search.study import (
+        StudyRef,
+        derive_seed,
+        reconcile,
+        save_settings,
+        storage_label,
+        study_name,
+    )
 
     session = len(ctx["sessions"])
     ref = StudyRef(
@@ -524,7 +600,8 @@ def run(args: argparse.Namespace) -> int:
             import optuna
 
             if ref.name in optuna.study.get_all_study_names(storage=ref.storage):
-                _fail(f"study {ref.name!r} already exists at {ctx['storage']}; pick another --name")
+                where = storage_label(exp_dir, ctx["storage"])
+                _fail(f"study {ref.name!r} already exists at {where}; pick another --name")
     new = max(0, budget - finished - len(pending))
     num_samples = len(pending) + new
     print(
@@ -538,6 +615,9 @@ def run(args: argparse.Namespace) -> int:
     ray_was_up = ray_connected()  # e.g. search.demo: one Ray for several searches, kept up
     ray = _ray_init(args) if num_samples > 0 else None  # a bad --address fails before any write
     try:
+        if ray is not None:  # an impossible request stops here, before anything is written
+            ctx["shape"] = _shape(ray, args)
+            ctx["concurrent"] = _concurrency(ctx["shape"], args, args.address is None)
         if not ctx["resume"]:
             exp_dir.mkdir(parents=True, exist_ok=True)
             for params in space.enqueue:
@@ -550,6 +630,7 @@ def run(args: argparse.Namespace) -> int:
         )
         demo = bool(ctx["settings"].get("demo")) if ctx["resume"] else demo_data is not None
         demo = demo or (not ctx["resume"] and args.data is None)
+        ctx["demo"] = demo
         session_info = {
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "sampler_seed": ref.sampler_seed,
@@ -570,7 +651,7 @@ def run(args: argparse.Namespace) -> int:
                 "metric": space.metric,
                 "mode": space.mode,
                 "epochs": space.epochs,
-                "storage": ctx["storage"],
+                "storage": redact_url(ctx["storage"]),  # never the password
                 "cpus_per_trial": args.cpus_per_trial,
                 "gpus_per_trial": args.gpus_per_trial,
                 "workers_per_trial": args.workers_per_trial,
@@ -598,6 +679,68 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
     return code
+
+
+def _dry_run(args: argparse.Namespace, ctx: dict[str, Any]) -> int:
+    """``--dry-run``: what the search would do, from a read-only look; nothing is written."""
+    import yaml
+
+    from search.capacity import describe, rough_gpu_hours, trial_bundles
+
+    space, exp_dir, budget = ctx["space"], ctx["exp_dir"], ctx["budget"]
+    done = len(_finished_numbers(exp_dir)) if ctx["resume"] else 0
+    print(f"dry run: {args.task}/{ctx['name']} in {exp_dir} (nothing is run or written)")
+    print("resolved space:")
+    print(yaml.safe_dump(space.to_dict(), sort_keys=False).rstrip())
+    ray = _ray_init(args)
+    try:
+        shape = _shape(ray, args)
+        concurrent = _concurrency(shape, args, args.address is None)
+    finally:
+        ray.shutdown()
+    n = args.workers_per_trial
+    bundles = trial_bundles(args.cpus_per_trial, args.gpus_per_trial, n)
+    print(
+        f"trials at once: {concurrent}{_why(shape, args) or ' (the live nodes)'}; "
+        f"each asks for {describe(bundles)}; {shape.largest()}"
+    )
+    left = max(0, budget - done)
+    print(f"trial budget: {budget} x {space.epochs} epochs ({done} finished, {left} to run)")
+    measured = _epoch_minutes(exp_dir) if ctx["resume"] else None
+    minutes = args.epoch_minutes or measured or 1.0
+    source = (
+        "--epoch-minutes"
+        if args.epoch_minutes
+        else "measured in this experiment"
+        if measured
+        else "assumed; set --epoch-minutes"
+    )
+    grace, rf = _asha_settings(args, space)
+    gpus = args.gpus_per_trial * n
+    full, asha = rough_gpu_hours(left, space.epochs, gpus, grace, rf, minutes)
+    stopping = (
+        f"about {asha:.1f} with ASHA (grace {grace}, keeps 1/{rf} per rung)"
+        if space.early_stopping
+        else "no early stopping (scheduler: none)"
+    )
+    print(
+        f"rough GPU-hours: {full:.1f} if every trial runs all epochs, {stopping}; "
+        f"{gpus:g} GPU per trial x {minutes:g} min per epoch ({source})"
+    )
+    return 0
+
+
+def _epoch_minutes(exp_dir: Path) -> float | None:
+    """Median minutes per epoch of the experiment's epoch rows, if any."""
+    from search import results
+
+    if not (exp_dir / results.EPOCHS_DIR).is_dir():
+        return None
+    epochs = results.read_epochs(exp_dir)
+    if epochs.empty or "epoch_time_s" not in epochs:
+        return None
+    value = epochs["epoch_time_s"].dropna().median()
+    return float(value) / 60.0 if math.isfinite(value) and value > 0 else None
 
 
 def check_writable(exp_dir: Path) -> None:
@@ -647,16 +790,25 @@ def _tune(
     from ray import tune
 
     from lssat.descriptors import get_backend
+    from search.asha import restore_rungs, resumed_hook
+    from search.capacity import describe, trial_bundles
     from search.provenance import git_commit, versions
     from search.recorder import Recorder, StopOnWriteError, disk_error
     from search.searcher import META_KEY, OptunaAskSearcher
     from search.trainable import threads_for, train_trial
+    from search.waits import WaitWatch
 
-    local = args.address is None
-    concurrent = _concurrency(ray, args, local)
+    shape = ctx.get("shape") or _shape(ray, args)
+    concurrent = ctx.get("concurrent") or _concurrency(shape, args, args.address is None)
     scheduler = make_scheduler(space, args)
+    asha = space.early_stopping  # else Tune's FIFOScheduler: no rungs to restore
+    if ctx["resume"] and asha:
+        restored = restore_rungs(scheduler, exp_dir, space.metric, space.mode)
+        if restored:
+            print(f"ASHA: rung records of {restored} finished trials restored", flush=True)
     meta = {
         "data": str(ctx["data"]),
+        "demo": bool(ctx.get("demo")),  # resolved (built if needed) on the trial's own node
         "threads": threads_for(args.cpus_per_trial),
         "cpus": args.cpus_per_trial,
         "gpus": args.gpus_per_trial,
@@ -677,6 +829,8 @@ def _tune(
         tb_root=str(exp_dir / "tensorboard"),
         pending=pending,
     )
+    if asha:
+        searcher.on_resumed = resumed_hook(scheduler, exp_dir, space.metric, space.mode)
     recorder = Recorder(
         exp_dir,
         task=args.task,
@@ -693,11 +847,15 @@ def _tune(
     workers = (
         f" on {args.workers_per_trial} Ray Train workers" if args.workers_per_trial > 1 else ""
     )
+    concurrent = min(concurrent, num_samples)
     print(
-        f"running {num_samples} trials, {concurrent} at a time, {args.cpus_per_trial:g} CPU "
-        f"+ {args.gpus_per_trial:g} GPU each{workers} (Ray {ray.__version__})",
+        f"running {num_samples} trials, {concurrent} at a time{_why(shape, args)}, "
+        f"{args.cpus_per_trial:g} CPU + {args.gpus_per_trial:g} GPU each{workers} "
+        f"(Ray {ray.__version__})",
         flush=True,
     )
+    bundles = trial_bundles(args.cpus_per_trial, args.gpus_per_trial, args.workers_per_trial)
+    watch = WaitWatch(args.wait_warning, describe(bundles), shape.largest())
     tuner = tune.Tuner(
         tune.with_resources(train_trial, resources),
         param_space={},
@@ -715,7 +873,7 @@ def _tune(
         run_config=tune.RunConfig(
             name=f"{SESSION_PREFIX}{session}",
             storage_path=str(exp_dir / "ray"),
-            callbacks=[recorder],
+            callbacks=[recorder, watch],
             stop=StopOnWriteError(recorder),
             verbose=2 if args.verbose else 0,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
@@ -736,6 +894,28 @@ def _tune(
         )
 
 
+def _shape(ray: Any, args: argparse.Namespace) -> Any:
+    from search.capacity import cluster_shape
+
+    return cluster_shape(ray, joined=args.address is not None)
+
+
+def _why(shape: Any, args: argparse.Namespace) -> str:
+    """' (--max-concurrent)' or ' (what the autoscaler's node types hold at their largest)'."""
+    if args.max_concurrent is not None:
+        return " (--max-concurrent)"
+    if shape.autoscaling:
+        return " (what the autoscaler's node types hold at their max_workers)"
+    return ""
+
+
+def _asha_settings(args: argparse.Namespace, space: Any) -> tuple[int, int]:
+    """ASHA's grace period and reduction factor: the flags, else the space's, else 1 and 3."""
+    grace = getattr(args, "grace_period", None) or space.scheduler.get("grace_period", 1)
+    rf = getattr(args, "reduction_factor", None) or space.scheduler.get("reduction_factor", 3)
+    return grace, rf
+
+
 def make_scheduler(space: Any, args: argparse.Namespace) -> Any:
     """ASHA with the space's (or the flags') settings; under ``scheduler: none`` (recording
     mode) Tune's FIFOScheduler, so every trial runs all its epochs."""
@@ -744,8 +924,7 @@ def make_scheduler(space: Any, args: argparse.Namespace) -> Any:
     if not space.early_stopping:
         return FIFOScheduler()
     epochs = space.epochs
-    grace = getattr(args, "grace_period", None) or space.scheduler.get("grace_period", 1)
-    rf = getattr(args, "reduction_factor", None) or space.scheduler.get("reduction_factor", 3)
+    grace, rf = _asha_settings(args, space)
     return ASHAScheduler(
         time_attr="epoch", max_t=epochs, grace_period=min(grace, epochs), reduction_factor=rf
     )

@@ -45,6 +45,9 @@ class OptunaAskSearcher(Searcher):
         self.meta = dict(meta)
         self.tb_root = tb_root
         self.pending = list(pending or [])
+        # called as (ray_trial_id, stable_trial_id, checkpoint_epoch) when a pending trial
+        # starts again (search.asha restores its rung records under the new Ray id)
+        self.on_resumed: Any = None
         self.asked: dict[str, int] = {}  # Ray trial id -> Optuna number
 
     def _meta(
@@ -82,6 +85,9 @@ class OptunaAskSearcher(Searcher):
             meta = self._meta(
                 p.number, stable, p.params, p.checkpoint, p.checkpoint_epoch, p.distributions
             )
+            meta["attempts_before"] = 1  # it ran (at least) once in an interrupted session
+            if self.on_resumed is not None:
+                self.on_resumed(trial_id, stable, p.checkpoint_epoch)
             return {CONFIG_KEY: self._config(p.number, p.params), META_KEY: meta}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Optuna's ExperimentalWarning, enqueue notes

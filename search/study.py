@@ -42,6 +42,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from lssat.errors import ConfigError, DataError
 from search import results
+from search.redact import recall, redact_text, redact_url, remember
 
 STUDY_FILE = "study.journal"
 RDB_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
@@ -82,26 +83,29 @@ def check_storage_url(url: str) -> None:
     scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else ""
     if scheme not in RDB_SCHEMES:
         raise ConfigError(
-            f"--storage is {url!r}; give a database URL such as "
+            f"--storage is {redact_url(url)!r}; give a database URL such as "
             "postgresql://user@host/db or sqlite:///path.db"
         )
 
 
 def storage_label(exp_dir: Path, url: str | None) -> str:
-    """Where the study lives, for messages."""
-    return url if url else str(exp_dir / STUDY_FILE)
+    """Where the study lives, for messages (a URL's password shown as ``***``)."""
+    return str(redact_url(url)) if url else str(exp_dir / STUDY_FILE)
 
 
 def open_storage(exp_dir: Path, url: str | None) -> optuna.storages.BaseStorage:
     """The journal file in the experiment folder, or the RDB at ``url``."""
     if url:
         check_storage_url(url)
+        shown = redact_url(url)
         try:
             return optuna.storages.RDBStorage(url)
         except ImportError as exc:
-            raise ConfigError(f"--storage {url!r} needs a database driver ({exc})") from exc
+            why = redact_text(str(exc), url)
+            raise ConfigError(f"--storage {shown!r} needs a database driver ({why})") from None
         except Exception as exc:  # sqlalchemy errors: bad host, bad credentials, ...
-            raise ConfigError(f"--storage {url!r} cannot be opened ({exc})") from exc
+            why = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "", url)
+            raise ConfigError(f"--storage {shown!r} cannot be opened ({why})") from None
     from optuna.storages.journal import JournalFileBackend
 
     exp_dir.mkdir(parents=True, exist_ok=True)
@@ -214,7 +218,15 @@ class StudyRef:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_study"] = state["_storage"] = None
+        state["url"] = remember(self.url)  # Ray pickles this: never the password
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.url = recall(self.url)  # the full URL, when this process knows it
+
+    def __repr__(self) -> str:
+        return f"StudyRef({self.name!r} at {storage_label(Path(self.exp_dir), self.url)})"
 
     @property
     def storage(self) -> optuna.storages.BaseStorage:

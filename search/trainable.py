@@ -10,6 +10,15 @@ With ``meta["workers"] > 1`` the trial only coordinates: it runs Ray Train worke
 :func:`search.distributed.run_distributed_trial` (run ``<exp>/ray/train/trial_<number>``).
 Every report carries the reporting process's placement (``node_id``, ``gpu_ids``).
 ``meta["trial_fn"]`` (test-only, from ``LSSAT_TRIAL_FN``) replaces ``lssat.train.run_trial``.
+
+Retries: an exception raised by the trial's own code (non-finite loss, out of memory, a config
+or data error, any other) cannot be fixed by running it again, so it never reaches Tune as an
+error (which ``--max-failures`` would retry): the trial reports one last result holding
+``ERROR_KEY`` (its one-line error) and ``REASON_KEY`` and returns; the Recorder records FAIL at
+once. Only a lost process reaches Tune as an error and is retried from the last checkpoint: the
+Tune trial's own actor dying (killed, memory monitor, lost node, preempted instance) or, for a
+multi-worker trial, a Ray Train worker dying (:class:`search.distributed.WorkersLost`; Ray
+Train itself never retries, so there is one retry layer).
 """
 
 from __future__ import annotations
@@ -23,6 +32,9 @@ from typing import Any
 
 from lssat.errors import ConfigError
 from search.searcher import CONFIG_KEY, META_KEY
+
+ERROR_KEY = "lssat_error"  # in a trial's last result: its error raised inside run_trial
+REASON_KEY = "lssat_error_reason"  # non_finite_loss | out_of_memory | error
 
 
 class TrialFailed(RuntimeError):
@@ -93,15 +105,54 @@ def train_trial(config: dict[str, Any]) -> None:
         else:
             _run_plain(cfg, meta, trial_fn, tune)
     except Exception as exc:
-        portable = _portable(exc)
-        if portable is exc:
-            raise
-        raise portable from None
+        from search.distributed import WorkersLost
+
+        if isinstance(exc, WorkersLost):
+            raise  # a lost process: Tune retries it (--max-failures) from its checkpoint
+        report_own_error(exc, tune)
     finally:
         # the actor may be reused for the next trial: leave no model or cache behind
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def error_line(exc: BaseException) -> str:
+    """``Kind: message`` of a trial's exception (the row's ``error``)."""
+    if isinstance(exc, TrialFailed):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}".strip()
+
+
+def report_own_error(exc: BaseException, tune: Any) -> None:
+    """End the trial with its own error as a last result (FAIL at once, never retried); the
+    traceback goes to ``error.txt`` in the trial folder. A report that itself fails (e.g. a
+    full disk) raises, and Tune handles the trial as errored."""
+    import traceback
+
+    from search.recorder import classify_error
+
+    text = error_line(exc)[:4000]
+    try:
+        trial_dir = tune.get_context().get_trial_dir()
+        with open(f"{trial_dir}/error.txt", "a") as fh:
+            fh.write("".join(traceback.format_exception(exc)))
+    except Exception:  # the folder is a convenience; the row carries the error
+        pass
+    tune.report({ERROR_KEY: text, REASON_KEY: classify_error(exc, text), **placement()})
+
+
+def demo_path(task: str) -> str:
+    """The embedded demo data on *this* node: found in (or built into) its own cache. The
+    driver's path may exist only on the head, so a demo trial never uses it elsewhere."""
+    from lssat.data import resolve_data
+
+    return str(resolve_data(None, task))
+
+
+def trial_data(cfg: Any, meta: Mapping[str, Any]) -> str:
+    """The data folder of a plain trial: ``meta["data"]``, or the demo resolved here."""
+    return demo_path(cfg.task) if meta.get("demo") else str(meta["data"])
 
 
 def train_final_run(config: dict[str, Any]) -> None:
@@ -117,16 +168,15 @@ def _run_plain(cfg: Any, meta: Mapping[str, Any], trial_fn: Callable[..., Any], 
         ckpt = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         tune.report({**scalar_metrics(metrics), **placement()}, checkpoint=ckpt)
 
+    data = trial_data(cfg, meta)
     restored = tune.get_checkpoint()  # set when Tune itself restarts the trial
     if restored is not None:
         with restored.as_directory() as resume_dir:
-            trial_fn(
-                cfg, meta["data"], report, checkpoint_dir=resume_dir, tb_dir=meta.get("tb_dir")
-            )
+            trial_fn(cfg, data, report, checkpoint_dir=resume_dir, tb_dir=meta.get("tb_dir"))
     else:
         trial_fn(
             cfg,
-            meta["data"],
+            data,
             report,
             checkpoint_dir=meta.get("resume_from"),
             tb_dir=meta.get("tb_dir"),
@@ -146,9 +196,10 @@ def _run_distributed(
     resources = {"CPU": float(meta.get("cpus") or 1.0)}
     if float(meta.get("gpus") or 0.0) > 0:
         resources["GPU"] = float(meta["gpus"])
+    data = functools.partial(demo_path, cfg.task) if meta.get("demo") else meta["data"]
     run_distributed_trial(
         cfg,
-        meta["data"],
+        data,  # the demo: resolved on each worker's node
         num_workers=workers,
         use_gpu=float(meta.get("gpus") or 0.0) > 0,
         resources_per_worker=resources,
@@ -156,7 +207,7 @@ def _run_distributed(
         name=train_run_name(int(meta["number"])),
         checkpoint=meta.get("resume_from"),
         tb_dir=meta.get("tb_dir"),
-        max_failures=int(meta.get("max_failures") or 0),
+        max_failures=0,  # one retry layer: Tune's (a lost worker raises WorkersLost)
         trial_fn=functools.partial(_placed, trial_fn, meta.get("weights_dir")),
     )
 

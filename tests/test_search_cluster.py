@@ -38,6 +38,7 @@ from resume_checks import assert_resumed_exactly, rows, same_row, wait_one_done_
 
 from lssat.errors import ConfigError
 from search import faults, results
+from search.capacity import ClusterShape
 from search.run import _concurrency, main, trial_fn_meta, trial_resources
 from search.trainable import load_trial_fn, train_run_name
 
@@ -58,14 +59,6 @@ params:
 def _args(**kw: object) -> argparse.Namespace:
     base = {"cpus_per_trial": 1.0, "gpus_per_trial": 0.0, "workers_per_trial": 1}
     return argparse.Namespace(**{**base, "max_concurrent": None, **kw})
-
-
-class _FakeRay:
-    def __init__(self, cpus: float, gpus: float) -> None:
-        self.res = {"CPU": cpus, "GPU": gpus}
-
-    def cluster_resources(self) -> dict[str, float]:
-        return self.res
 
 
 @pytest.mark.parametrize(
@@ -91,15 +84,13 @@ def test_multi_worker_trials_hold_a_token_cpu_and_count_workers() -> None:
     }
     assert trial_resources(_args(workers_per_trial=4, gpus_per_trial=1.0)) == {"cpu": 0.01}
     # 8 CPUs / 4 GPUs: plain 1-GPU trials fit 4 at once, 2-worker trials 2, 4-worker trials 1
-    ray = _FakeRay(8, 4)
-    assert _concurrency(ray, _args(gpus_per_trial=1.0), local=False) == 4
-    assert _concurrency(ray, _args(gpus_per_trial=1.0, workers_per_trial=2), local=False) == 2
-    assert _concurrency(ray, _args(gpus_per_trial=0.5, workers_per_trial=1), local=False) == 8
-    assert _concurrency(ray, _args(cpus_per_trial=3.0, workers_per_trial=2), local=False) == 1
-    with pytest.raises(
-        ConfigError, match="x --workers-per-trial 4 needs 8, but this machine has 4 GPU"
-    ):
-        _concurrency(ray, _args(gpus_per_trial=2.0, workers_per_trial=4), local=True)
+    node = ClusterShape([{"CPU": 8.0, "GPU": 4.0}], "live nodes")
+    assert _concurrency(node, _args(gpus_per_trial=1.0), local=False) == 4
+    assert _concurrency(node, _args(gpus_per_trial=1.0, workers_per_trial=2), local=False) == 2
+    assert _concurrency(node, _args(gpus_per_trial=0.5, workers_per_trial=1), local=False) == 8
+    assert _concurrency(node, _args(cpus_per_trial=3.0, workers_per_trial=2), local=False) == 1
+    with pytest.raises(ConfigError, match=r"4 workers x \(1 CPU \+ 2 GPU\) \+ a 0.01-CPU"):
+        _concurrency(node, _args(gpus_per_trial=2.0, workers_per_trial=4), local=True)
 
 
 def test_trial_fn_hook_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
