@@ -630,7 +630,7 @@ def run(args: argparse.Namespace) -> int:
         )
         demo = bool(ctx["settings"].get("demo")) if ctx["resume"] else demo_data is not None
         demo = demo or (not ctx["resume"] and args.data is None)
-        ctx["demo"] = demo
+        ctx["demo"] = demo_data or demo  # "demo:swap" (resolved by name on each node), or bool
         session_info = {
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "sampler_seed": ref.sampler_seed,
@@ -808,7 +808,7 @@ def _tune(
             print(f"ASHA: rung records of {restored} finished trials restored", flush=True)
     meta = {
         "data": str(ctx["data"]),
-        "demo": bool(ctx.get("demo")),  # resolved (built if needed) on the trial's own node
+        "demo": ctx.get("demo") or False,  # resolved (built if needed) on the trial's own node
         "threads": threads_for(args.cpus_per_trial),
         "cpus": args.cpus_per_trial,
         "gpus": args.gpus_per_trial,
