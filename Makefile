@@ -26,7 +26,7 @@ test-fast: $(STAMP) lint
 	$(VENV)/bin/pytest -m "not slow"
 
 demo: $(STAMP)
-	$(PY) -m search.run --task deepfake --space spaces/demo.yaml --name demo --resume
+	$(PY) -m search.demo
 
 bench: $(STAMP)
 	$(PY) bench/descriptors.py

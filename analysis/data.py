@@ -2,8 +2,9 @@
 
 Derived trial columns (added here, named here only):
 
-- ``task_key``: the unit of analysis, the task name (``task [metric]`` when one task was searched
-  under several metrics);
+- ``task_key``: the unit of analysis, ``task/dataset`` (e.g. ``deepfake/sbi``; the task name
+  alone where rows record no dataset), ``task/dataset [metric]`` when one was searched under
+  several metrics;
 - ``value``: the trial's metric (``best_value`` or ``final_value``, see ``VALUE_CHOICES``);
 - ``score``: ``value`` signed so that higher is better (``-value`` for ``mode == "min"``);
 - ``backbone``, ``family`` (``vit`` / ``cnn``), ``descriptor`` (the one the trial actually used,
@@ -157,12 +158,16 @@ def prepare(trials: pd.DataFrame, value: str = "best") -> tuple[pd.DataFrame, li
     t["value"] = pd.to_numeric(t[source], errors="coerce").astype(float)
     sign = np.where(t["mode"] == "min", -1.0, 1.0)
     t["score"] = t["value"] * sign
-    # one analysis unit per (task, metric)
-    n_metrics = t.groupby("task")["metric"].nunique()
+    # one analysis unit per (task, dataset, metric): two deepfake sets are two tasks
+    t["task_key"] = [
+        f"{task}/{ds}" if isinstance(ds, str) and ds else str(task)
+        for task, ds in zip(t["task"], _col(t, "dataset", None), strict=True)
+    ]
+    n_metrics = t.groupby("task_key")["metric"].nunique()
     multi = set(n_metrics[n_metrics > 1].index)
     t["task_key"] = [
-        f"{task} [{metric}]" if task in multi else str(task)
-        for task, metric in zip(t["task"], t["metric"], strict=True)
+        f"{key} [{metric}]" if key in multi else key
+        for key, metric in zip(t["task_key"], t["metric"], strict=True)
     ]
     for task in sorted(multi):
         notes.append(f"Task {task!r} was searched under several metrics; each is its own unit.")

@@ -103,7 +103,8 @@ def _data_path(settings: dict[str, Any]) -> Path:
 
     data = Path(settings["data"])
     if not data.is_dir():
-        data = resolve_data(None if settings.get("demo") else data, settings["task"])
+        again = settings.get("demo_data") or (None if settings.get("demo") else data)
+        data = resolve_data(again, settings["task"])  # a demo (demo:swap, ...) is rebuilt
     return data.resolve()
 
 

@@ -58,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", help="search-space YAML (default: spaces/TASK.yaml)")
     p.add_argument(
         "--data",
-        help="prepared dataset folder (default: the embedded demo for "
-        "deepfake; other tasks need one, see `python -m lssat.data.prepare`)",
+        help="prepared dataset folder, or demo:NAME for an embedded demo (demo:sbi, demo:swap "
+        "for deepfake; demo:faces, demo:digits for classify); default: demo:sbi for deepfake, "
+        "other tasks need one, see `python -m lssat.data.prepare`",
     )
     p.add_argument(
         "--trials",
@@ -260,6 +261,10 @@ def _ray_init(args: argparse.Namespace) -> Any:
         # object manager, dashboard agent) to the loopback address instead of the host's IP.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # a reused actor waits this long for the previous trial's thread to end; Ray's 2 s default
+    # runs out on a loaded machine, and the next trial then errors before it starts (the
+    # Recorder never sees it): read by the trial actors, which inherit this environment
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "120")
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"  # a missing metric is a FAIL
     # our Recorder writes the results and the TensorBoard runs: no CSV/JSON/TBX copies from Ray
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
@@ -271,6 +276,8 @@ def _ray_init(args: argparse.Namespace) -> Any:
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "1" if args.verbose else "0")
     import ray
 
+    if ray.is_initialized():  # the caller started Ray (search.demo) and will shut it down
+        return ray
     level = logging.INFO if args.verbose else logging.WARNING
     kwargs: dict[str, Any] = {"logging_level": level, "log_to_driver": bool(args.verbose)}
     if args.address is None:
@@ -293,6 +300,12 @@ def _ray_init(args: argparse.Namespace) -> Any:
         # a state snapshot that cannot be written (full disk): one line, not a traceback
         logging.getLogger("ray.tune.execution.experiment_state").addFilter(_one_line)
     return ray
+
+
+def ray_connected() -> bool:
+    """True when this process is already connected to Ray (without importing Ray)."""
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and ray.is_initialized())
 
 
 def _one_line(record: logging.LogRecord) -> bool:
@@ -423,7 +436,8 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
             )
         data = Path(settings["data"])
         if not data.is_dir():
-            data = resolve_data(None if settings.get("demo") else data, args.task).resolve()
+            again = settings.get("demo_data") or (None if settings.get("demo") else data)
+            data = resolve_data(again, args.task).resolve()
         budget = args.trials or int(settings["trials"])
         seed = int(settings["seed"])
         storage = _resume_storage(args, exp_dir, settings.get("storage"))
@@ -598,6 +612,7 @@ def run(args: argparse.Namespace) -> int:
     print(describe(space, *ctx["weights"]), flush=True)
     if ctx["resume"]:
         print(f"resuming: {finished} finished, {len(pending)} to run again, {new} new", flush=True)
+    ray_was_up = ray_connected()  # e.g. search.demo: one Ray for several searches, kept up
     ray = _ray_init(args) if num_samples > 0 else None  # a bad --address fails before any write
     try:
         if ray is not None:  # an impossible request stops here, before anything is written
@@ -608,8 +623,14 @@ def run(args: argparse.Namespace) -> int:
             for params in space.enqueue:
                 ref.study.enqueue_trial(params, skip_if_exists=True)
             space.dump(exp_dir / "space.yaml")
-        demo = bool(ctx["settings"].get("demo")) if ctx["resume"] else args.data is None
-        ctx["demo"] = demo
+        demo_data = (
+            ctx["settings"].get("demo_data")
+            if ctx["resume"]
+            else (args.data if str(args.data).startswith("demo:") else None)
+        )
+        demo = bool(ctx["settings"].get("demo")) if ctx["resume"] else demo_data is not None
+        demo = demo or (not ctx["resume"] and args.data is None)
+        ctx["demo"] = demo_data or demo  # "demo:swap" (resolved by name on each node), or bool
         session_info = {
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "sampler_seed": ref.sampler_seed,
@@ -624,6 +645,7 @@ def run(args: argparse.Namespace) -> int:
                 "space_file": str(ctx["space_path"]),
                 "data": str(ctx["data"]),
                 "demo": demo,
+                "demo_data": demo_data,
                 "trials": budget,
                 "seed": seed,
                 "metric": space.metric,
@@ -644,7 +666,7 @@ def run(args: argparse.Namespace) -> int:
         if want is not None and len(_finished_numbers(exp_dir)) >= budget:
             ray = _run_final(ray, args, exp_dir, want)
     finally:
-        if ray is not None:
+        if ray is not None and not ray_was_up:
             ray.shutdown()
     from search.summary import summarise
 
@@ -786,7 +808,7 @@ def _tune(
             print(f"ASHA: rung records of {restored} finished trials restored", flush=True)
     meta = {
         "data": str(ctx["data"]),
-        "demo": bool(ctx.get("demo")),  # resolved (built if needed) on the trial's own node
+        "demo": ctx.get("demo") or False,  # resolved (built if needed) on the trial's own node
         "threads": threads_for(args.cpus_per_trial),
         "cpus": args.cpus_per_trial,
         "gpus": args.gpus_per_trial,

@@ -142,17 +142,18 @@ def report_own_error(exc: BaseException, tune: Any) -> None:
     tune.report({ERROR_KEY: text, REASON_KEY: classify_error(exc, text), **placement()})
 
 
-def demo_path(task: str) -> str:
+def demo_path(task: str, spec: object = None) -> str:
     """The embedded demo data on *this* node: found in (or built into) its own cache. The
-    driver's path may exist only on the head, so a demo trial never uses it elsewhere."""
+    driver's path may exist only on the head, so a demo trial never uses it elsewhere.
+    ``spec``: ``demo:NAME`` for a named demo (``--data demo:swap``), else the task's default."""
     from lssat.data import resolve_data
 
-    return str(resolve_data(None, task))
+    return str(resolve_data(spec if isinstance(spec, str) else None, task))
 
 
 def trial_data(cfg: Any, meta: Mapping[str, Any]) -> str:
     """The data folder of a plain trial: ``meta["data"]``, or the demo resolved here."""
-    return demo_path(cfg.task) if meta.get("demo") else str(meta["data"])
+    return demo_path(cfg.task, meta["demo"]) if meta.get("demo") else str(meta["data"])
 
 
 def train_final_run(config: dict[str, Any]) -> None:
@@ -196,7 +197,8 @@ def _run_distributed(
     resources = {"CPU": float(meta.get("cpus") or 1.0)}
     if float(meta.get("gpus") or 0.0) > 0:
         resources["GPU"] = float(meta["gpus"])
-    data = functools.partial(demo_path, cfg.task) if meta.get("demo") else meta["data"]
+    demo = meta.get("demo")
+    data = functools.partial(demo_path, cfg.task, demo) if demo else meta["data"]
     run_distributed_trial(
         cfg,
         data,  # the demo: resolved on each worker's node

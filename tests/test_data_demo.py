@@ -66,7 +66,7 @@ def test_demo_rebuilt_for_new_version_deterministically(
 ) -> None:
     monkeypatch.setattr(demo, "DEMO_VERSION", DEMO_VERSION + 100)
     rebuilt = demo.demo_dataset(demo_data.parent)
-    assert rebuilt != demo_data and rebuilt.name.startswith(f"demo-deepfake-v{DEMO_VERSION + 100}")
+    assert rebuilt != demo_data and rebuilt.name == demo.folder_name("sbi")
     assert open_dataset(rebuilt).meta["demo_version"] == DEMO_VERSION + 100
     assert _shard_bytes(rebuilt) == _shard_bytes(demo_data)  # same seed, same frames
     assert demo.demo_dataset(demo_data.parent) == rebuilt  # cached now
@@ -76,7 +76,7 @@ def test_demo_rebuilt_for_new_version_deterministically(
 def test_demo_build_race_and_broken_leftover(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    final = tmp_path / f"demo-deepfake-v{DEMO_VERSION}-seed0"
+    final = tmp_path / demo.folder_name("sbi")
     final.mkdir()
     (final / "junk").write_text("a crashed copy without meta.json")
     real_prepare = demo.prepare
@@ -97,7 +97,7 @@ def test_demo_build_race_and_broken_leftover(
 def test_demo_broken_leftover_is_replaced(
     demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, leftover: str
 ) -> None:
-    final = tmp_path / f"demo-deepfake-v{DEMO_VERSION}-seed0"
+    final = tmp_path / demo.folder_name("sbi")
     final.mkdir()
     if leftover == "junk":  # a crashed copy: no meta.json
         (final / "junk").write_text("a crashed copy without meta.json")

@@ -32,7 +32,7 @@ def config(**changes):
 def test_item_contract_binary(demo_data: Path) -> None:
     td = load_trial_data(demo_data, config())
     assert td.meta["task"] == "deepfake" and td.meta["label_kind"] == "binary"
-    assert td.meta["classes"] == ["real", "fake"] and td.meta["groups"] == []
+    assert td.meta["classes"] == ["real", "fake"] and td.meta["groups"] == ["lighting"]
     assert td.meta["val_split"] == "val" and td.test is not None
     for ds in (td.train, td.val, td.test):
         item = ds[3]
@@ -40,7 +40,7 @@ def test_item_contract_binary(demo_data: Path) -> None:
         assert item["image"].dtype == torch.uint8 and item["image"].shape == (3, 32, 32)
         assert item["label"].dtype == torch.int64 and item["label"].shape == ()
         assert item["video"].dtype == torch.int64 and item["video"] >= 0
-        assert item["groups"].dtype == torch.int64 and item["groups"].shape == (0,)
+        assert item["groups"].dtype == torch.int64 and item["groups"].shape == (1,)
     data = open_dataset(demo_data)
     assert len(td.train) == len(data.indices("train")) and len(td.val) == len(data.indices("val"))
 
@@ -147,7 +147,7 @@ def test_dataloader_workers_and_pickling(demo_data: Path) -> None:
     loader = DataLoader(td.train, batch_size=64, num_workers=2, shuffle=True)
     batches = list(loader)
     assert [b["image"].shape for b in batches] == [(64, 3, 32, 32)] * 2
-    assert batches[0]["label"].dtype == torch.int64 and batches[0]["groups"].shape == (64, 0)
+    assert batches[0]["label"].dtype == torch.int64 and batches[0]["groups"].shape == (64, 1)
     assert set(torch.cat([b["label"] for b in batches]).tolist()) == {0, 1}
 
 

@@ -57,7 +57,7 @@ def test_fingerprint_ignores_path_and_img_size_but_not_rows(demo_data: Path, tmp
     c = load_trial_data(demo_data, cfg(val_subset=5))
     assert a.extra["val_set"] == b.extra["val_set"] and len(a.extra["val_set"]) == 64
     assert a.extra["dataset_hash"] == b.extra["dataset_hash"]
-    assert a.extra["dataset"] == "demo" and a.extra["val_is_test"] is False
+    assert a.extra["dataset"] == "sbi" and a.extra["val_is_test"] is False
     assert c.extra["val_set"] != a.extra["val_set"]
     assert a.extra["val_set"] == rows_fingerprint(open_dataset(copy), a.val.indices)
 

@@ -89,7 +89,7 @@ def test_trials_scored_on_identical_whole_video_val_rows(run, demo_data) -> None
     fingerprint = rows_fingerprint(data, rows)
     scored = trials[trials["status"] != "FAIL"]
     assert len(scored) >= 2 and set(scored["val_set"]) == {fingerprint}
-    assert set(scored["dataset"]) == {"demo"} and not scored["val_is_test"].any()
+    assert set(scored["dataset"]) == {"sbi"} and not scored["val_is_test"].any()
 
 
 def test_no_search_trial_reads_a_test_row(run, demo_data) -> None:
@@ -121,7 +121,7 @@ def test_final_rows_weights_and_summary(run) -> None:
         for key in ("test_auc", "test_video_auc", "demo2_auc", "demo2_video_auc"):
             assert r[f"{key}_ci_low"] <= r[key] <= r[f"{key}_ci_high"]
         assert r["test_auc"] == pytest.approx(r["demo2_auc"])  # the same split of the same data
-        assert r["test_units"] == 40 and r["test_rows"] == 320 and "val_auc" in r
+        assert r["test_units"] == 60 and r["test_rows"] == 480 and "val_auc" in r  # 30 faces
         assert json.loads(r["eval_sets"])["demo2"]["split"] == "test"
     assert "test_auc" in out["final"] and "(n=2 seeds)" in out["final"]
     assert "0 runs" not in out["again"] and "final stage:" not in out["again"]

@@ -22,9 +22,23 @@ def prepare_hint(task: str) -> str:
     return PREPARE_HINTS.get(task, PREPARE_HINTS["classify"])
 
 
+DEMO_PREFIX = "demo:"
+
+
 def resolve_data(data: str | Path | None, task: str) -> Path:
-    """A prepared directory for ``task``: ``data`` after checking it, or for ``None`` the
-    embedded demo (deepfake only; other tasks get a DataError naming the prepare command)."""
+    """A prepared directory for ``task``: ``data`` after checking it, ``demo:NAME`` for an
+    embedded demo (``lssat.data.demo.DEMOS``), or for ``None`` the embedded deepfake demo
+    (other tasks get a DataError naming the prepare command)."""
+    if isinstance(data, str) and data.startswith(DEMO_PREFIX):
+        from lssat.data.demo import demo_dataset, demo_task
+
+        name = data[len(DEMO_PREFIX) :]
+        if demo_task(name) != task:
+            raise DataError(
+                f"data {data!r} is a {demo_task(name)!r} demo, but the config asks for task "
+                f"{task!r}"
+            )
+        return demo_dataset(name=name)
     if data is None or str(data) == "":
         if task == "deepfake":
             from lssat.data.demo import demo_dataset
@@ -33,6 +47,7 @@ def resolve_data(data: str | Path | None, task: str) -> Path:
         raise DataError(
             f"task {task!r} has no built-in demo data; prepare a dataset first with "
             f"`{prepare_hint(task)}` and pass that folder as the data path"
+            + (" (or an embedded demo: demo:faces, demo:digits)" if task == "classify" else "")
         )
     path = Path(data).expanduser()
     if not path.is_dir():
@@ -49,3 +64,4 @@ def resolve_data(data: str | Path | None, task: str) -> Path:
             f"task {task!r}"
         )
     return path
+

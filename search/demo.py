@@ -1,0 +1,316 @@
+"""``python -m search.demo`` (``make demo``): the whole loop on the embedded demo tasks.
+
+One small search per embedded task (``lssat.data.demo.DEMOS``: ``deepfake/sbi``,
+``deepfake/swap``, ``classify/faces``, ``classify/digits``), all on one Ray instance started
+once, then the held-out final stage for each task's best configuration (``search.final``,
+where available), then ``report/report.html`` (``analysis.report``) and a few lines: the
+report's path, each task's winner and the three answers. Run it again and it resumes
+unfinished searches and reprints; finished work is never redone.
+
+Exit codes as ``search.run``: 0 done, 1 a search failed, 2 bad input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from lssat.errors import ConfigError, DataError, LssatError
+
+SPACES = Path(__file__).resolve().parent.parent / "spaces"
+
+
+@dataclass(frozen=True)
+class DemoTask:
+    """One embedded task: the demo dataset, its task and the search space file."""
+
+    demo: str  # name in lssat.data.demo.DEMOS (also the experiment name)
+    task: str
+    space: str  # file name under spaces/
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}/{self.demo}"
+
+
+DEMO_TASKS = (
+    DemoTask("sbi", "deepfake", "demo_deepfake.yaml"),
+    DemoTask("swap", "deepfake", "demo_deepfake.yaml"),
+    DemoTask("faces", "classify", "demo_faces.yaml"),
+    DemoTask("digits", "classify", "demo_digits.yaml"),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m search.demo",
+        description="The whole loop on the embedded demo tasks: a small search per task on one "
+        "Ray instance, the held-out final stage of each task's best configuration, and the "
+        "report. Run it again to resume; finished work is not redone.",
+    )
+    p.add_argument("--results", default="results", help="results root (default: results)")
+    p.add_argument("--out", default="report", help="report folder (default: report)")
+    p.add_argument(
+        "--tasks",
+        default=",".join(t.demo for t in DEMO_TASKS),
+        help="comma-separated demo datasets to run (default: all of "
+        + ", ".join(t.demo for t in DEMO_TASKS)
+        + ")",
+    )
+    p.add_argument("--trials", type=int, help="trials per task (default: the space's)")
+    p.add_argument("--epochs", type=int, help="epochs per trial (default: the space's)")
+    p.add_argument(
+        "--final-seeds",
+        type=int,
+        default=3,
+        help="seeds of the held-out final stage per task (0 = skip it; default: 3)",
+    )
+    p.add_argument(
+        "--n-resamples", type=int, default=2000, help="bootstrap resamples of the report"
+    )
+    p.add_argument("--seed", type=int, default=0, help="search seed (default: 0)")
+    p.add_argument(
+        "--max-concurrent", type=int, help="trials at once (default: what the CPUs allow)"
+    )
+    p.add_argument("--verbose", action="store_true", help="show every search's own output")
+    return p
+
+
+def _tasks(spec: str) -> list[DemoTask]:
+    by = {t.demo: t for t in DEMO_TASKS}
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in by]
+    if unknown or not names:
+        raise ConfigError(
+            f"--tasks names {unknown[0] if unknown else 'nothing'!r}; choose from {', '.join(by)}"
+        )
+    return [by[n] for n in dict.fromkeys(names)]
+
+
+def _search_argv(t: DemoTask, args: argparse.Namespace, exp_dir: Path) -> list[str]:
+    from search.study import load_settings
+
+    argv = ["--task", t.task, "--space", str(SPACES / t.space), "--data", f"demo:{t.demo}",
+            "--name", t.demo, "--results", args.results, "--seed", str(args.seed),
+            "--no-dashboard"]  # fmt: skip
+    if load_settings(exp_dir) is not None:  # resume: the saved space and epochs hold
+        argv = ["--task", t.task, "--name", t.demo, "--results", args.results, "--resume",
+                "--no-dashboard"]  # fmt: skip
+    else:
+        argv += [f"--epochs={args.epochs}"] if args.epochs else []
+    argv += [f"--trials={args.trials}"] if args.trials else []
+    argv += [f"--max-concurrent={args.max_concurrent}"] if args.max_concurrent else []
+    argv += ["--verbose"] if args.verbose else []
+    return argv
+
+
+def _budget(exp_dir: Path, t: DemoTask, args: argparse.Namespace) -> int:
+    from search.space import load_space
+    from search.study import load_settings
+
+    settings = load_settings(exp_dir)
+    if args.trials:
+        return args.trials
+    if settings is not None:
+        return int(settings["trials"])
+    return load_space(SPACES / t.space, t.task).trials
+
+
+def _finished(exp_dir: Path) -> int:
+    from search.results import read_trials
+
+    if not (exp_dir / "trials").is_dir():
+        return 0
+    trials = read_trials(exp_dir)
+    return 0 if trials.empty else int(trials["number"].nunique())
+
+
+@contextlib.contextmanager
+def _captured(log: Path, verbose: bool) -> Iterator[None]:
+    """Send a search's own lines to ``log`` (and to the terminal with --verbose)."""
+    if verbose:
+        yield
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8", buffering=1) as fh, contextlib.redirect_stdout(fh):
+        yield
+
+
+class _Ray:
+    """Ray, started on first need and shut down once at the end."""
+
+    def __init__(self, verbose: bool):
+        self.verbose = verbose
+        self.ray: Any = None
+
+    def ensure(self) -> None:
+        """Start Ray unless this process is connected (a search that shut it down would show
+        here as a second start)."""
+        if self.ray is None or not self.ray.is_initialized():
+            from search.run import _ray_init
+
+            t0 = time.time()
+            print("starting Ray (once for every task) ...", flush=True)
+            ns = argparse.Namespace(address=None, verbose=self.verbose, no_dashboard=True)
+            self.ray = _ray_init(ns)
+            # Tune logs an ERROR when it cannot reuse an idle actor for the next trial, then
+            # simply starts a new one: not an error of the demo, so keep it off the terminal
+            logging.getLogger("ray.tune.execution.tune_controller").addFilter(
+                lambda r: "Could not re-use actor" not in r.getMessage()
+            )
+            # "The `on_step_begin` operation took 0.7 s": Tune's own timing on a busy machine
+            logging.getLogger("ray.tune.utils.util").setLevel(logging.ERROR)
+            print(f"Ray up in {time.time() - t0:.0f} s", flush=True)
+
+    def close(self) -> None:
+        if self.ray is not None:
+            self.ray.shutdown()
+
+
+def run_search(t: DemoTask, args: argparse.Namespace, ray: _Ray) -> int:
+    """Run (or resume, or just reprint) the search of one demo task; returns its exit code."""
+    from search import run as search_run
+
+    exp_dir = Path(args.results).expanduser().resolve() / t.task / t.demo
+    budget, done = _budget(exp_dir, t, args), _finished(exp_dir)
+    log = Path(args.results) / "demo-logs" / f"{t.demo}.log"
+    if done < budget:
+        ray.ensure()
+        print(f"{t.key}: searching ({budget - done} of {budget} trials to run; log {log}) ...",
+              flush=True)  # fmt: skip
+    t0 = time.time()
+    sargs = search_run.build_parser().parse_args(_search_argv(t, args, exp_dir))
+    with _captured(log, args.verbose):
+        code = search_run.run(sargs)
+    if done < budget:
+        print(f"{t.key}: search finished in {time.time() - t0:.0f} s (exit {code})", flush=True)
+    return code
+
+
+def final_available() -> bool:
+    """True when the held-out final stage (``search.final``) is installed."""
+    return importlib.util.find_spec("search.final") is not None
+
+
+def run_final(t: DemoTask, args: argparse.Namespace, ray: _Ray) -> list[str]:
+    """The held-out final stage of the task's best configuration (``--final-seeds`` seeds,
+    scored once on the test split); its summary lines. Finished runs are not redone."""
+    if args.final_seeds <= 0:
+        return [f"{t.key}: held-out final stage skipped (--final-seeds 0)"]
+    if not final_available():
+        return [f"{t.key}: held-out final stage not run: search.final is not in this version"]
+    from search import final
+
+    exp_dir = Path(args.results).expanduser().resolve() / t.task / t.demo
+    argv = [str(exp_dir), "--top-k", "1", "--seeds", str(args.final_seeds), "--no-dashboard"]
+    if (exp_dir / "final").is_dir():
+        argv.append("--resume")
+    fargs = final.build_parser().parse_args(argv + (["--verbose"] if args.verbose else []))
+    log = Path(args.results) / "demo-logs" / f"{t.demo}-final.log"
+    try:
+        with _captured(log, args.verbose):
+            ctx = final.prepare(fargs)
+        if ctx["todo"]:
+            ray.ensure()
+            print(f"{t.key}: held-out final stage ({len(ctx['todo'])} runs; log {log}) ...",
+                  flush=True)  # fmt: skip
+        with _captured(log, args.verbose):
+            code = final.execute(ray.ray, ctx, fargs)
+    except LssatError as exc:  # e.g. no COMPLETE trial: the other tasks still get theirs
+        return [f"{t.key}: held-out final stage not run: {exc}"]
+    lines = final.summary_lines(exp_dir)
+    head = f"{t.key}: held-out final stage" + (f" (exit {code}, log {log})" if code else "")
+    return [head, *lines[1:]] if lines else [f"{head}: no result (log {log})"]
+
+
+def write_report(exp_dirs: list[Path], args: argparse.Namespace) -> tuple[Path, Any, list]:
+    """Build the report of the demo's experiments; returns (path, Results, sections)."""
+    from analysis.data import load_results
+    from analysis.report import write_report as write
+    from analysis.sections import Options, build_sections
+
+    res = load_results([str(p) for p in exp_dirs])
+    sections = build_sections(res, Options(n_resamples=args.n_resamples, seed=args.seed))
+    return write(res, sections, args.out), res, sections
+
+
+def summary_lines(res: Any, sections: list) -> list[str]:
+    """Per-task winners and the first line of each answer, for the terminal."""
+    from analysis.sections import fmt
+
+    lines = ["winners (best validation trial per task):"]
+    for key in res.tasks:
+        best = res.task(key).iloc[0]
+        metric = res.metric(key)[0]
+        lines.append(f"  {key:<18} {best['backbone']:<14} {metric} {fmt(best['value'], 3)} "
+                     f"(trial {best['trial_id']}, {len(res.task(key))} ranked trials)")  # fmt: skip
+    answers = next((s for s in sections if s.key == "answers"), None)
+    if answers is not None:
+        for question, text in answers.headed.items():
+            if text:
+                lines.append(f"{question} {text[0]}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    """The demo itself; returns the exit code."""
+    t_start = time.time()
+    tasks = _tasks(args.tasks)
+    for flag, value, low in (("--trials", args.trials, 1), ("--epochs", args.epochs, 1),
+                             ("--final-seeds", args.final_seeds, 0),
+                             ("--max-concurrent", args.max_concurrent, 1)):  # fmt: skip
+        if value is not None and value < low:
+            raise ConfigError(f"{flag} is {value}; it must be at least {low}")
+    from lssat.data.demo import demo_dataset
+
+    t0 = time.time()
+    for t in tasks:  # cached after the first run
+        demo_dataset(name=t.demo)
+    print(f"demo data ready in {time.time() - t0:.1f} s: {', '.join(t.key for t in tasks)}",
+          flush=True)  # fmt: skip
+    ray = _Ray(args.verbose)
+    code = 0
+    exp_dirs = []
+    try:
+        for t in tasks:
+            code = max(code, run_search(t, args, ray))
+            exp_dirs.append(Path(args.results) / t.task / t.demo)
+        finals = [line for t in tasks for line in run_final(t, args, ray)]
+    finally:
+        ray.close()
+    path, res, sections = write_report(exp_dirs, args)
+    print(f"report: {path.resolve()}")
+    print("\n".join(summary_lines(res, sections)))
+    print("\n".join(finals))
+    print(f"demo done in {time.time() - t_start:.0f} s; results in {args.results}/, search "
+          f"logs in {args.results}/demo-logs/")  # fmt: skip
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (ConfigError, DataError, LssatError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
