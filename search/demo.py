@@ -21,9 +21,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from lssat.errors import ConfigError, DataError, LssatError
+from search.cli import Parser
 
 SPACES = Path(__file__).resolve().parent.parent / "spaces"
 
@@ -49,13 +50,10 @@ DEMO_TASKS = (
 )
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="python -m search.demo",
         description="The whole loop on the embedded demo tasks: a small search per task on one "
         "Ray instance, the held-out final stage of each task's best configuration, and the "

@@ -22,11 +22,12 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
 from lssat.errors import ConfigError, DataError, LssatError
+from search.cli import Parser
 
 CI_LEVEL = 0.95
 CI_METHOD = "percentile"
@@ -281,13 +282,10 @@ def heldout_trial(
 
 
 # ------------------------------------------------------------------------------- CLI
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="python -m search.evaluate",
         description="Score a model kept by the final stage on a prepared dataset: the task's "
         "metrics with 95%% bootstrap intervals over videos (images where there are none).",

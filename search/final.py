@@ -21,11 +21,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
 from lssat.errors import ConfigError, DataError, LssatError
+from search.cli import Parser
 
 SETTINGS_FILE = "final.json"
 DEFAULT_TOP_K = 3
@@ -360,13 +361,10 @@ def execute(ray: Any, ctx: dict[str, Any], args: argparse.Namespace) -> int:
     return 1 if (rows["status"] == "FAIL").all() else 0
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="python -m search.final",
         description="Retrain the search's top configurations with new seeds and score them "
         "once on the held-out test split (and extra sets), with 95%% bootstrap intervals.",

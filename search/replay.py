@@ -39,12 +39,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from lssat.errors import ConfigError, DataError, LssatError
+from search.cli import Parser
 
 SEARCHERS = ("random", "random_asha", "tpe", "tpe_asha")
 FRACTIONS = (0.05, 0.1, 0.25)  # regret at 1/20, 1/10, 1/4 of the grid's cost
@@ -539,13 +540,10 @@ def last_line(summary: pd.DataFrame, top: float, seeds: int) -> str:
 
 
 # ------------------------------------------------------------------------------------ CLI
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="python -m search.replay",
         description="Replay a recorded grid as a tabular benchmark: the cost for random search, "
         "TPE and either with ASHA to reach the grid's top configurations.",

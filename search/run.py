@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from lssat.errors import ConfigError, DataError, LssatError, ResultsWriteError
+from search.cli import Parser
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SESSION_PREFIX = "session-"
@@ -34,15 +35,10 @@ epochs/*.parquet, tensorboard/, Ray Tune's state (ray/) and the resolved space (
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="python -m search.run",
         description="Search backbones and hyperparameters of L-SSAT for one face-analysis task: "
         "Optuna TPE proposes configs, Ray Tune runs them (ASHA stops weak ones early), every "

@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from lssat.errors import ConfigError, LssatError
 from lssat.weights import (
@@ -30,6 +30,7 @@ from lssat.weights import (
     weights_dir,
     weights_file,
 )
+from search.cli import Parser
 
 Downloader = Callable[[str], Mapping[str, Any]]
 
@@ -170,13 +171,10 @@ def fetch(
 
 
 # ------------------------------------------------------------------------------- CLI
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="python -m search.weights",
         description="Pretrained backbone weights for nodes without internet.",
     )
