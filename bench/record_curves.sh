@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Record the learning-curve tables (issue 16): the one grid in bench/curves/grid.yaml (48
-# configurations, every one to the demo's full epoch budget, no early stopping) on each task
-# that has embedded demo data, then ship each experiment folder's trials/, epochs/ and
-# space.yaml under bench/curves/<task>/ with a RECORDED_AT file holding the commit.
+# configurations, every one to the demo's full epoch budget, no early stopping) on each
+# embedded demo (search.demo's sbi, swap, faces, digits), then ship each experiment folder's
+# trials/, epochs/ and space.yaml under bench/curves/<demo>/ with a RECORDED_AT file.
 #
-#   bench/record_curves.sh                 # every task with an embedded demo
-#   bench/record_curves.sh deepfake        # one task
+#   bench/record_curves.sh                 # every embedded demo
+#   bench/record_curves.sh sbi faces       # some demos (sbi, swap, faces, digits)
 #
 # Hours of CPU: it runs at the lowest priority (nice 19) on one core (taskset -c $CORE), one
 # trial at a time. Resumable: stop it any time (Ctrl-C, kill) and run the same command again;
@@ -23,12 +23,9 @@ CORE=${CORE:-1}
 WORK=${WORK:-results-curves}
 DEST=${DEST:-bench/curves}
 GRID=bench/curves/grid.yaml
-ALL_TASKS=(deepfake attributes emotion classify)
-tasks=("$@")
-[[ ${#tasks[@]} -gt 0 ]] || tasks=("${ALL_TASKS[@]}")
-extra=()
-[[ -n "${TRIALS:-}" ]] && extra+=(--trials "$TRIALS")
-[[ -n "${EPOCHS:-}" ]] && extra+=(--epochs "$EPOCHS")
+ALL_DEMOS=(sbi swap faces digits)
+demos=("$@")
+[[ ${#demos[@]} -gt 0 ]] || demos=("${ALL_DEMOS[@]}")
 low=(nice -n 19)
 if command -v taskset >/dev/null; then low+=(taskset -c "$CORE"); fi
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -36,25 +33,32 @@ changed=$(git status --porcelain --untracked-files=no 2>/dev/null | wc -l || tru
 dirty=""
 [[ ${changed:-0} -gt 0 ]] && dirty=1
 
-for task in "${tasks[@]}"; do
-    if ! "${low[@]}" "$PYTHON" -c "from lssat.data import resolve_data; resolve_data(None, '$task')" \
-        >/dev/null 2>&1; then
-        echo "skip $task: no embedded demo data for this task"
-        continue
-    fi
-    echo "recording $task: $GRID -> $WORK/$task/curves (nice 19, core $CORE)"
+for demo in "${demos[@]}"; do
+    # the demo's task and full epoch budget, from search.demo's own table and space file
+    read -r task epochs < <("$PYTHON" -c "
+import sys, yaml
+from search.demo import DEMO_TASKS, SPACES
+t = {t.demo: t for t in DEMO_TASKS}.get('$demo')
+if t is None:
+    sys.exit('unknown demo $demo; choose from ' + ', '.join(t.demo for t in DEMO_TASKS))
+print(t.task, yaml.safe_load((SPACES / t.space).read_text())['fixed']['epochs'])
+") || exit 2
+    epochs=${EPOCHS:-$epochs}
+    extra=(--epochs "$epochs")
+    [[ -n "${TRIALS:-}" ]] && extra+=(--trials "$TRIALS")
+    exp="$WORK/$task/curves-$demo"
+    echo "recording $task/$demo: $GRID, $epochs epochs -> $exp (nice 19, core $CORE)"
     set +e
     OMP_NUM_THREADS=1 "${low[@]}" "$PYTHON" -m search.run --task "$task" --space "$GRID" \
-        --name curves --results "$WORK" --resume --cpus-per-trial 1 --max-concurrent 1 \
-        --no-dashboard "${extra[@]}"
+        --data "demo:$demo" --name "curves-$demo" --results "$WORK" --resume \
+        --cpus-per-trial 1 --max-concurrent 1 --no-dashboard "${extra[@]}"
     rc=$?
     set -e
     if [[ $rc -ne 0 ]]; then
-        echo "recording $task stopped (exit $rc); run the same command again to resume" >&2
+        echo "recording $task/$demo stopped (exit $rc); run the same command again to resume" >&2
         exit "$rc"
     fi
-    exp="$WORK/$task/curves"
-    out="$DEST/$task"
+    out="$DEST/$demo"
     mkdir -p "$out"
     rm -rf "$out/trials" "$out/epochs"
     cp -r "$exp/trials" "$exp/epochs" "$out/"
@@ -65,9 +69,10 @@ for task in "${tasks[@]}"; do
     {
         echo "commit: $commit${dirty:+ (uncommitted changes)}"
         echo "recorded_at: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-        echo "task: $task"
+        echo "task: $task/$demo"
+        echo "epochs: $epochs"
         echo "trials: $done_n of $grid_n$([[ $done_n -lt $grid_n ]] && echo ' (partial)')"
-        echo "command: bench/record_curves.sh $task${TRIALS:+ (TRIALS=$TRIALS)}${EPOCHS:+ (EPOCHS=$EPOCHS)}"
+        echo "command: bench/record_curves.sh $demo${TRIALS:+ (TRIALS=$TRIALS)}${EPOCHS:+ (EPOCHS=$EPOCHS)}"
     } >"$out/RECORDED_AT"
     echo "shipped $out ($done_n of $grid_n trials): python -m search.replay $out"
 done

@@ -7,7 +7,7 @@ Runs ``search.run`` itself (its Tune setup, the project's Optuna TPE searcher, R
 Recorder writing Parquet, the Optuna journal) against a simulated Ray cluster
 (``ray.cluster_utils.Cluster``: a head for the driver plus several nodes of logical GPUs, one
 trial per GPU). Only the trainable is replaced: ``search.replay.make_trainable`` imports no torch
-and plays back a recorded learning-curve table (``--table``, default ``bench/curves/deepfake``
+and plays back a recorded learning-curve table (``--table``, default ``bench/curves/sbi``
 when it holds a complete grid, else a small synthetic table, which the output says), sleeping
 each recorded epoch time scaled so that the median trial lasts ``--trial-seconds`` (default 60;
 overhead figures depend on it, so compare runs at the same value).
@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from lssat.errors import ConfigError, DataError  # noqa: E402
 
-DEFAULT_TABLE = ROOT / "bench" / "curves" / "deepfake"
+DEFAULT_TABLE = ROOT / "bench" / "curves" / "sbi"
 TRIAL_SECONDS = 60.0  # the floor for the median simulated trial
 
 
@@ -64,16 +64,18 @@ def synthetic_table(out: Path, seed: int = 0) -> Path:
     grid = ROOT / "bench" / "curves" / "grid.yaml"
     raw = yaml.safe_load(grid.read_text())
     raw["task"] = "deepfake"
+    raw["fixed"] = {**raw.get("fixed", {}), "epochs": 6}  # the deepfake demo's budget
     space = load_space(grid, "deepfake")
+    epochs = raw["fixed"]["epochs"]
     curves = []
     for params in space.grid_points():
         level = 0.6 + 0.3 * rng.random()
         per_epoch = (30.0 if params["backbone"].startswith("vit") else 20.0) * rng.uniform(0.9, 1.1)
         values = [
             level - (level - 0.5) * 0.6 ** (e + 1) + rng.normal(0, 0.01)
-            for e in range(space.epochs)
+            for e in range(epochs)
         ]
-        curves.append((params, values, [per_epoch] * space.epochs))
+        curves.append((params, values, [per_epoch] * epochs))
     return write_table(out, raw, curves, experiment="synthetic")
 
 
@@ -87,7 +89,7 @@ def pick_table(arg: str | None, tmp: Path) -> tuple[Any, str]:
         with contextlib.suppress(DataError):
             return load_table(DEFAULT_TABLE), f"recorded table {DEFAULT_TABLE}"
     table = load_table(synthetic_table(tmp / "synthetic"))
-    return table, "SYNTHETIC table (no complete recorded table in bench/curves/deepfake yet)"
+    return table, "SYNTHETIC table (no complete recorded table in bench/curves/sbi yet)"
 
 
 def search_space_file(table: Any, args: argparse.Namespace, path: Path) -> Path:

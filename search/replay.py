@@ -548,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Replay a recorded grid as a tabular benchmark: the cost for random search, "
         "TPE and either with ASHA to reach the grid's top configurations.",
     )
-    p.add_argument("experiment", help="recorded experiment folder (e.g. bench/curves/deepfake)")
+    p.add_argument("experiment", help="recorded experiment folder (e.g. bench/curves/sbi)")
     p.add_argument(
         "--searchers",
         default=",".join(SEARCHERS),
