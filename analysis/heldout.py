@@ -75,7 +75,8 @@ def heldout_table(final: pd.DataFrame) -> pd.DataFrame:
     """One line per (task, configuration, held-out set): mean, sd, n seeds, mean interval."""
     out = []
     done = final[final["status"] == "COMPLETE"]
-    for (task, exp, tid), g in done.groupby(["task", "experiment", "trial_id"], sort=True):
+    key = "task_key" if "task_key" in done else "task"
+    for (task, exp, tid), g in done.groupby([key, "experiment", "trial_id"], sort=True):
         base = str(g["metric"].iloc[0])[len("val_") :]
         sets = ["test", *sorted(set().union(*(json.loads(s) for s in g["eval_sets"])) - {"test"})]
         for name in sets:
@@ -115,12 +116,17 @@ def headline(res: Any) -> tuple[list[str], pd.DataFrame]:
         final = read_final(res.sources)
     except Exception as exc:  # noqa: BLE001 - the report still renders the selection numbers
         return [f"The final stage's rows could not be read ({exc})."], pd.DataFrame()
-    tasks = sorted(res.trials["task"].astype(str).unique())
+    # one line per analysis unit (task/dataset, as in every other section): a final row joins
+    # its unit through the search trial it retrained
+    units = res.trials.drop_duplicates("trial_id").set_index("trial_id")["task_key"]
+    if not final.empty:
+        final = final.assign(task_key=final["trial_id"].map(units).fillna(final["task"]))
+    tasks = sorted(res.trials["task_key"].astype(str).unique())
     table = heldout_table(final) if not final.empty else pd.DataFrame()
     lines = []
     for task in tasks:
         t = table[table["task"] == task] if not table.empty else table
-        vit = res.trials[res.trials["task"] == task]
+        vit = res.trials[res.trials["task_key"] == task]
         if "val_is_test" in vit and vit["val_is_test"].fillna(False).astype(bool).any():
             lines.append(
                 f"{task}: validation was the test split (--allow-test-selection), "

@@ -78,16 +78,28 @@ def _section_html(s: Section, png: dict[str, bytes]) -> str:
     return "\n".join(out)
 
 
+def at_a_glance(sections: list[Section]) -> dict[str, list[str]]:
+    """Each research question's short answer: its lead sentence, and for RQ2 (answered per
+    task) every task's line."""
+    answers = next((s for s in sections if s.key == "answers"), None)
+    if answers is None or not answers.headed:
+        return {}
+    return {q: (lines if q.startswith("RQ2") else lines[:1])
+            for q, lines in answers.headed.items() if lines}  # fmt: skip
+
+
 def render_html(res: Results, sections: list[Section], png: dict[str, bytes]) -> str:
     """The whole report as one HTML string (figures inlined from ``png``)."""
     e = html.escape
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     toc = "".join(f'<li><a href="#{e(s.key)}">{e(s.title)}</a></li>' for s in sections)
-    answers = next((s for s in sections if s.key == "answers"), None)
     glance = ""
-    if answers is not None and answers.headed:
-        items = "".join(f"<li><b>{e(q)}</b> {e(lines[0])}</li>"
-                        for q, lines in answers.headed.items() if lines)
+    if answers := at_a_glance(sections):
+        items = ""
+        for q, lines in answers.items():
+            sub = "".join(f"<li>{e(x)}</li>" for x in lines)
+            body = e(lines[0]) if len(lines) == 1 else f"<ul>{sub}</ul>"
+            items += f"<li><b>{e(q)}</b> {body}</li>"
         glance = f'<div class="glance"><b>At a glance</b><ul>{items}</ul></div>'
     held = next((s for s in sections if s.key == "heldout"), None)
     if held is not None and held.data.get("headline"):  # held-out test numbers, or why none

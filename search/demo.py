@@ -246,7 +246,8 @@ def write_report(exp_dirs: list[Path], args: argparse.Namespace) -> tuple[Path, 
 
 
 def summary_lines(res: Any, sections: list) -> list[str]:
-    """Per-task winners and the first line of each answer, for the terminal."""
+    """Per-task winners and each research question's short answer, for the terminal."""
+    from analysis.report import at_a_glance
     from analysis.sections import fmt
 
     lines = ["winners (best validation trial per task):"]
@@ -255,11 +256,12 @@ def summary_lines(res: Any, sections: list) -> list[str]:
         metric = res.metric(key)[0]
         lines.append(f"  {key:<18} {best['backbone']:<14} {metric} {fmt(best['value'], 3)} "
                      f"(trial {best['trial_id']}, {len(res.task(key))} ranked trials)")  # fmt: skip
-    answers = next((s for s in sections if s.key == "answers"), None)
-    if answers is not None:
-        for question, text in answers.headed.items():
-            if text:
-                lines.append(f"{question} {text[0]}")
+    for question, text in at_a_glance(sections).items():
+        if len(text) == 1:
+            lines.append(f"{question} {text[0]}")
+        else:
+            lines.append(question)
+            lines.extend(f"  {t}" for t in text)
     return lines
 
 
