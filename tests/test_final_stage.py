@@ -151,6 +151,8 @@ def test_report_headline_is_the_heldout_test_value(run) -> None:
     lines, table = headline(load_results(exp))
     rows = results.read_final(exp)
     assert len(lines) == 1 and "held-out test_auc = " in lines[0] and "n = 2 seeds" in lines[0]
+    # one line per analysis unit (task/dataset), so two deepfake sets are never merged into one
+    assert lines[0].startswith("deepfake/sbi: held-out"), lines[0]
     assert f"{rows['test_auc'].mean():.4f} ± {rows['test_auc'].std(ddof=1):.4f}" in lines[0]
     assert "demo2_auc" in lines[0] and "a selection number" in lines[0]
     assert set(table["set"]) == {"test", "demo2"}
