@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lssat.errors import ConfigError, DataError, LssatError
-from search.cli import Parser
+from lssat.errors import ConfigError, LssatError
+from search.cli import Parser, run_cli
 
 SPACES = Path(__file__).resolve().parent.parent / "spaces"
 
@@ -301,15 +301,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (ConfigError, DataError, LssatError) as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+    return run_cli(build_parser(), run, argv, interrupted="run the same command again to resume")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from lssat.errors import ConfigError, DataError, LssatError
-from search.cli import Parser
+from lssat.errors import ConfigError, DataError
+from search.cli import Parser, run_cli
 
 CI_LEVEL = 0.95
 CI_METHOD = "percentile"
@@ -329,13 +329,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        run(args)
-    except LssatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from lssat.errors import ConfigError, DataError, LssatError
-from search.cli import Parser
+from lssat.errors import ConfigError, DataError
+from search.cli import RESUME, Parser, run_cli
 
 SETTINGS_FILE = "final.json"
 DEFAULT_TOP_K = 3
@@ -387,33 +387,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        if args.top_k is not None and args.top_k < 1:
-            raise ConfigError(f"--top-k is {args.top_k}; it must be at least 1")
-        if args.seeds is not None and args.seeds < 1:
-            raise ConfigError(f"--seeds is {args.seeds}; it must be at least 1")
-        ctx = prepare(args)
-        ray = None
-        if ctx["todo"]:
-            from search.run import _ray_init
+def run(args: argparse.Namespace) -> int:
+    """The final stage of one experiment; returns the exit code."""
+    if args.top_k is not None and args.top_k < 1:
+        raise ConfigError(f"--top-k is {args.top_k}; it must be at least 1")
+    if args.seeds is not None and args.seeds < 1:
+        raise ConfigError(f"--seeds is {args.seeds}; it must be at least 1")
+    ctx = prepare(args)
+    ray = None
+    if ctx["todo"]:
+        from search.run import _ray_init
 
-            ray = _ray_init(args)
-        try:
-            t0 = time.time()
-            code = execute(ray, ctx, args)
-            print(f"final stage done in {time.time() - t0:.0f} s", flush=True)
-            return code
-        finally:
-            if ray is not None:
-                ray.shutdown()
-    except LssatError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; continue with the same command plus --resume", file=sys.stderr)
-        return 130
+        ray = _ray_init(args)
+    try:
+        t0 = time.time()
+        code = execute(ray, ctx, args)
+        print(f"final stage done in {time.time() - t0:.0f} s", flush=True)
+        return code
+    finally:
+        if ray is not None:
+            ray.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(build_parser(), run, argv, interrupted=RESUME)
 
 
 if __name__ == "__main__":

@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lssat.errors import ConfigError, DataError, LssatError
-from search.cli import Parser
+from lssat.errors import ConfigError, DataError
+from search.cli import Parser, run_cli
 
 SEARCHERS = ("random", "random_asha", "tpe", "tpe_asha")
 FRACTIONS = (0.05, 0.1, 0.25)  # regret at 1/20, 1/10, 1/4 of the grid's cost
@@ -654,12 +654,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (ConfigError, DataError, LssatError) as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 2
+    return run_cli(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

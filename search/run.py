@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from lssat.errors import ConfigError, DataError, LssatError, ResultsWriteError
-from search.cli import Parser
+from search.cli import RESUME, Parser, run_cli
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SESSION_PREFIX = "session-"
@@ -956,15 +956,7 @@ def trial_fn_meta() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (ConfigError, DataError, LssatError) as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; continue with the same command plus --resume", file=sys.stderr)
-        return 130
+    return run_cli(build_parser(), run, argv, interrupted=RESUME)
 
 
 if __name__ == "__main__":
