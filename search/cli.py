@@ -21,16 +21,18 @@ class Parser(argparse.ArgumentParser):
 
 def run_cli(
     parser: argparse.ArgumentParser,
-    run: Callable[[argparse.Namespace], int | None],
+    run: Callable[[argparse.Namespace], object],
     argv: list[str] | None = None,
     *,
     interrupted: str | None = None,
 ) -> int:
-    """Parse ``argv`` and call ``run``: an :class:`LssatError` becomes one ``error:`` line and
-    exit 2, Ctrl-C prints ``interrupted`` (how to continue) and exits 130 when it is given."""
+    """Parse ``argv`` and call ``run``; its int is the exit code (anything else: 0).
+    An :class:`LssatError` becomes one ``error:`` line and exit 2; Ctrl-C prints
+    ``interrupted`` (how to continue) and exits 130 when it is given."""
     args = parser.parse_args(argv)
     try:
-        return run(args) or 0
+        code = run(args)
+        return code if isinstance(code, int) else 0  # e.g. evaluate returns its metrics
     except LssatError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
