@@ -883,6 +883,8 @@ def _tune(
         if why is None:
             raise
         recorder.stop(why if recorder.stopped else f"writing to {exp_dir} failed ({why})")
+    finally:
+        recorder.close()  # the epoch rows still queued reach the disk
     if recorder.stopped:
         raise ResultsWriteError(
             f"the search stopped: {recorder.stopped}; finished trials are kept in {exp_dir}: "
