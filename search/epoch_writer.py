@@ -38,6 +38,13 @@ class EpochWriter:
         self.submitted = 0  # submit() calls
         self.written = 0  # files written (fewer when a trial's rows were superseded)
 
+    # Tune pickles its callbacks (the Recorder) into tuner.pkl: a copy starts empty
+    def __getstate__(self) -> dict[str, Any]:
+        return {"exp_dir": self.exp_dir}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["exp_dir"])
+
     def submit(self, ident: Mapping[str, Any], rows: Iterable[Mapping[str, Any]]) -> None:
         """Queue ``rows`` (all epochs so far) of the trial ``ident`` names; returns at once."""
         self.check()

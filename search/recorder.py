@@ -321,6 +321,8 @@ class Recorder(Callback):
         if live.fresh:  # a (re)started run redoes the epochs from here on
             live.rows = [r for r in live.rows if int(r["epoch"]) < epoch]
             live.fresh = False
+        if row["checkpoint"] and int(live.meta.get("workers", 1)) == 1:
+            _drop_superseded(live.rows, row["checkpoint"])
         live.rows = [r for r in live.rows if int(r["epoch"]) != epoch] + [row]
         live.rows.sort(key=lambda r: int(r["epoch"]))
         live.node = result.get("hostname", live.node)
@@ -488,6 +490,17 @@ class StopOnWriteError(Stopper):
 
     def stop_all(self) -> bool:
         return self.recorder.stopped is not None
+
+
+def _drop_superseded(rows: list[dict[str, Any]], newest: str) -> None:
+    """Delete the checkpoint folders of ``rows`` other than ``newest`` (just reported, already
+    persisted): one checkpoint per running trial, as ``CheckpointConfig(num_to_keep=1)`` kept,
+    without that setting's full experiment snapshot after every checkpoint (see search.run).
+    The rows keep the paths; a resume looks for the newest folder that still exists."""
+    for r in rows:
+        old = r.get("checkpoint")
+        if old and old != newest:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _full_config(config: Mapping[str, Any]) -> dict[str, Any]:

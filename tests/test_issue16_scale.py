@@ -106,6 +106,10 @@ def test_epoch_writer_flush_waits_for_the_newest_rows(
     assert list(got["epoch"]) == [1, 2] and list(got["val_auc"]) == [0.6, 0.7]
     w.close()
     assert w.written <= w.submitted == 2
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(w))  # Tune pickles the Recorder that holds it
+    assert copy.exp_dir == tmp_path and copy.submitted == 0
 
 
 def test_epoch_writer_raises_a_failed_write_on_the_next_call(tmp_path: Path) -> None:
