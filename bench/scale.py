@@ -6,21 +6,30 @@
 Runs ``search.run`` itself (its Tune setup, the project's Optuna TPE searcher, Ray's ASHA, the
 Recorder writing Parquet, the Optuna journal) against a simulated Ray cluster
 (``ray.cluster_utils.Cluster``: a head for the driver plus several nodes of logical GPUs, one
-trial per GPU). Only the trainable is replaced: ``search.replay.make_trainable`` imports no torch
-and plays back a recorded learning-curve table (``--table``, default ``bench/curves/sbi``
-when it holds a complete grid, else a small synthetic table, which the output says), sleeping
-each recorded epoch time scaled so that the median trial lasts ``--trial-seconds`` (default 60;
-overhead figures depend on it, so compare runs at the same value).
+trial per GPU). Only the trainable is replaced: it imports no torch and plays back a recorded
+learning-curve table (``--table``, default ``bench/curves/sbi`` when it holds a complete grid,
+else a small synthetic table, which the output says), sleeping each recorded epoch time scaled
+so that the median trial lasts ``--trial-seconds`` (default 60; overhead figures depend on it,
+so compare runs at the same value), and handing Tune a small checkpoint every
+``checkpoint_every`` epochs and at the last, as ``lssat.train`` does (``--checkpoint-kib``;
+0 = ``search.replay.make_trainable``, no checkpoints). An epoch time above 5x its trial's median
+(the recording was paused) is replayed at that median.
 
 Measured, from the Parquet the Recorder wrote plus timers around the driver's own calls:
-- busy: busy GPU-seconds (each trial's first epoch start to its last report) / (GPUs x makespan),
-  makespan from the driver's start to the last report;
-- driver overhead per trial: slot freed (a trial's last report) -> the next trial's first report,
-  minus that trial's own first epoch, in seconds and as a share of the mean trial time;
+- busy: busy GPU-seconds / (GPUs x makespan), busy = the epochs' own (sleep) time: a Tune
+  function trainable's report blocks until the driver asks for the next result, so waiting on
+  the driver is idle GPU time; makespan from the driver's start to the last report. It holds
+  the cluster's start-up and the last wave's tail; ``busy_steady`` is the same over the window
+  from the first wave's last start to the last trial's start, where every GPU had work waiting;
+- driver overhead per trial: on each slot (node + GPU id), the previous trial's last report ->
+  this trial's last report, minus this trial's epochs (its wait to start plus its waits on the
+  driver after each report), in seconds and as a share of the mean trial (busy) time;
 - TPE ask latency (the searcher's suggest) p50/p95 over asks 81-100 and the last 10 %;
-- Parquet (epochs + trial rows) and journal (Optuna report/tell/attrs) write time per trial;
-- driver memory (peak RSS) and driver CPU seconds per trial (on a small machine part of the
-  overhead is CPU contention with the Ray processes: compare CPU with wall time).
+- Parquet (epochs, now on the Recorder's writer thread, + trial rows) and journal (Optuna
+  report/tell/attrs) write time per trial;
+- driver memory (peak RSS), driver CPU seconds per trial and the load average: on a small
+  machine most of the wall overhead is CPU contention with the simulated nodes' processes
+  (compare driver CPU with wall overhead).
 Each run appends one row to ``--out``/scale.csv; the trend over all rows is printed, then::
 
     scale: N trials on G GPUs: busy 0.XX, driver overhead X.X% of trial time, TPE ask p95 X ms
