@@ -101,6 +101,12 @@ def pick_table(arg: str | None, tmp: Path) -> tuple[Any, str]:
     return table, "SYNTHETIC table (no complete recorded table in bench/curves/sbi yet)"
 
 
+def _shown(table: str | None) -> str:
+    """The table's folder, relative to the repository when inside it (for scale.csv)."""
+    path = Path(table or DEFAULT_TABLE).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def search_space_file(table: Any, args: argparse.Namespace, path: Path) -> Path:
     """The table's grid values as a TPE + ASHA space (the settings of --space, else the demo's)."""
     import yaml
@@ -430,7 +436,7 @@ def run(args: argparse.Namespace) -> int:
         "nodes": nodes,
         "trial_seconds": args.trial_seconds,
         "checkpoint_kib": args.checkpoint_kib,
-        "table": "synthetic" if label.startswith("SYNTHETIC") else str(args.table or DEFAULT_TABLE),
+        "table": "synthetic" if label.startswith("SYNTHETIC") else _shown(args.table),
         **m,
         "ask_p50_ms_at_100": pct(early, 50),
         "ask_p95_ms_at_100": pct(early, 95),
