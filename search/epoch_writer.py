@@ -6,7 +6,9 @@ the driver handles one event at a time, so the other trials' results queue behin
 Recorder therefore hands each trial's epoch rows to an :class:`EpochWriter`, which rewrites
 ``epochs/<trial_id>.parquet`` (atomically, with :func:`search.results.write_epochs`, as before)
 on its own thread. When a trial reports again before its previous rows are on disk, only the
-newest rows are written (they hold the older ones).
+newest rows are written (they hold the older ones). Folders handed over as ``drop`` (a trial's
+superseded checkpoints) are deleted only once rows that no longer need them are on disk, so
+after a crash the newest checkpoint the epoch file names still exists.
 
 :meth:`EpochWriter.flush` waits until one trial's (or every) pending rows are on disk: the
 Recorder calls it before writing a trial row, so a trial row never exists without its epochs,
@@ -16,6 +18,7 @@ and when the search ends. A failed write is kept and raised again by the next ``
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -29,7 +32,7 @@ class EpochWriter:
 
     def __init__(self, exp_dir: str | Path):
         self.exp_dir = Path(exp_dir)
-        self._pending: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        self._pending: dict[str, tuple[dict[str, Any], list[dict[str, Any]], set[str]]] = {}
         self._writing: str | None = None
         self._error: BaseException | None = None
         self._closed = False
@@ -45,15 +48,22 @@ class EpochWriter:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["exp_dir"])
 
-    def submit(self, ident: Mapping[str, Any], rows: Iterable[Mapping[str, Any]]) -> None:
-        """Queue ``rows`` (all epochs so far) of the trial ``ident`` names; returns at once."""
+    def submit(
+        self,
+        ident: Mapping[str, Any],
+        rows: Iterable[Mapping[str, Any]],
+        drop: Iterable[str] = (),
+    ) -> None:
+        """Queue ``rows`` (all epochs so far) of the trial ``ident`` names, and the folders to
+        delete once they are written; returns at once."""
         self.check()
         trial_id = str(ident["trial_id"])
         with self._cond:
             if self._closed:
                 raise RuntimeError("the epoch writer is closed")
-            self._pending.pop(trial_id, None)  # superseded: the new rows hold the old ones
-            self._pending[trial_id] = (dict(ident), [dict(r) for r in rows])
+            old = self._pending.pop(trial_id, None)  # superseded: the new rows hold the old ones
+            folders = set(drop) | (old[2] if old else set())
+            self._pending[trial_id] = (dict(ident), [dict(r) for r in rows], folders)
             self.submitted += 1
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -70,11 +80,14 @@ class EpochWriter:
                 if not self._pending:
                     return  # closed and drained
                 trial_id = next(iter(self._pending))
-                ident, rows = self._pending.pop(trial_id)
+                ident, rows, drop = self._pending.pop(trial_id)
                 self._writing = trial_id
             error: BaseException | None = None
             try:
                 results.write_epochs(self.exp_dir, ident, rows)
+                named = [r["checkpoint"] for r in rows if r.get("checkpoint")]
+                for folder in drop - set(named[-1:]):  # never the newest the rows name
+                    shutil.rmtree(folder, ignore_errors=True)
             except BaseException as exc:  # kept for the driver's thread
                 error = exc
             with self._cond:

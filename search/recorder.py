@@ -321,13 +321,15 @@ class Recorder(Callback):
         if live.fresh:  # a (re)started run redoes the epochs from here on
             live.rows = [r for r in live.rows if int(r["epoch"]) < epoch]
             live.fresh = False
+        drop = []  # one checkpoint per running trial (see search.run: no num_to_keep)
         if row["checkpoint"] and int(live.meta.get("workers", 1)) == 1:
-            _drop_superseded(live.rows, row["checkpoint"])
+            drop = [r["checkpoint"] for r in live.rows if r.get("checkpoint")]
         live.rows = [r for r in live.rows if int(r["epoch"]) != epoch] + [row]
         live.rows.sort(key=lambda r: int(r["epoch"]))
         live.node = result.get("hostname", live.node)
         live.node_ip = result.get("node_ip", live.node_ip)
-        self.epochs.submit(self._ident(live), live.rows)
+        # superseded checkpoints go once the rows naming the new one are on disk
+        self.epochs.submit(self._ident(live), live.rows, drop=drop)
         value = self._value(row)
         epochs = int(live.config["epochs"])
         if result.get("done") and epoch < epochs:
@@ -490,17 +492,6 @@ class StopOnWriteError(Stopper):
 
     def stop_all(self) -> bool:
         return self.recorder.stopped is not None
-
-
-def _drop_superseded(rows: list[dict[str, Any]], newest: str) -> None:
-    """Delete the checkpoint folders of ``rows`` other than ``newest`` (just reported, already
-    persisted): one checkpoint per running trial, as ``CheckpointConfig(num_to_keep=1)`` kept,
-    without that setting's full experiment snapshot after every checkpoint (see search.run).
-    The rows keep the paths; a resume looks for the newest folder that still exists."""
-    for r in rows:
-        old = r.get("checkpoint")
-        if old and old != newest:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def _full_config(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -153,3 +153,20 @@ def test_tell_writes_the_curve_attrs_and_verdict_and_they_read_back(
     assert got.intermediate_values == {1: 0.5, 3: 0.7}
     assert got.user_attrs == {"status": "COMPLETE", "epochs_run": 3}
     assert got.constraints == {"failed": 0.0}
+
+
+def test_epoch_writer_drops_superseded_checkpoints_after_the_rows(tmp_path: Path) -> None:
+    """A trial keeps one checkpoint: the older folders go once rows naming the newest are
+    written, never the newest (what a resume would restart from)."""
+    c2, c4 = tmp_path / "checkpoint_2", tmp_path / "checkpoint_4"
+    for c in (c2, c4):
+        c.mkdir()
+    rows = [{"epoch": 2, "val_auc": 0.6, "checkpoint": str(c2)},
+            {"epoch": 4, "val_auc": 0.7, "checkpoint": str(c4)}]  # fmt: skip
+    w = EpochWriter(tmp_path)
+    w.submit(_ident("t1"), rows, drop=[str(c2), str(c4)])
+    w.flush("t1")
+    assert not c2.exists() and c4.is_dir()
+    got = results.read_epochs(tmp_path / "epochs" / "t1.parquet")
+    assert list(got["checkpoint"]) == [str(c2), str(c4)]  # the rows keep the paths
+    w.close()
