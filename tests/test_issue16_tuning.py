@@ -110,7 +110,8 @@ def test_replay_uses_the_same_rule_and_flags(tmp_path: Path) -> None:
         "grace_period": 6,  # 0.5 x the table's 12 epochs, not the space file's 2
         "reduction_factor": 3,
     }
-    args = replay.build_parser().parse_args([str(exp), "--space", str(space), "--grace-period", "1"])
+    flags = [str(exp), "--space", str(space), "--grace-period", "1"]
+    args = replay.build_parser().parse_args(flags)
     settings = replay.settings_for(exp, args)
     assert "grace_fraction" not in settings.scheduler
     assert replay.asha_settings(table, settings)["grace_period"] == 1
