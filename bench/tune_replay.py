@@ -125,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     print(ta.head(args.show).to_string(index=False))
     rnd = rows[rows["searcher"] == "random"]["reach_median"]
     best = ta.iloc[0]
-    ratio = best["reach_median"] / float(rnd.iloc[0]) if len(rnd) else math.nan
+    base = float(rnd.iloc[0]) if len(rnd) else math.nan
+    ratio = best["reach_median"] / base if math.isfinite(base) else math.nan
     grace = best["grace_period"] or f"fraction {best['grace_fraction']:g}"
     print(f"tune {name}: best tpe_asha n_startup_trials {best['n_startup_trials']}, grace "
           f"{grace}, reduction factor {best['reduction_factor']}: "

@@ -128,3 +128,41 @@ def test_shipped_spaces_stop_no_trial_before_a_third_of_its_epochs() -> None:
             continue
         first = _rungs(make_scheduler(space, NO_FLAGS)) or [space.epochs]
         assert first[0] >= math.ceil(GRACE_FRACTION * space.epochs - 1e-9), path.name
+
+
+def test_tune_script_writes_one_row_per_setting_and_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bench/tune_replay.py: one CSV row per searcher x setting; a second run adds none."""
+    import importlib.util
+
+    import pandas as pd
+
+    spec = importlib.util.spec_from_file_location("tune_replay", ROOT / "bench/tune_replay.py")
+    assert spec and spec.loader
+    tune = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune)
+    lrs = [1e-4, 2e-4, 3e-4, 5e-4, 1e-3, 2e-3]
+    grid = {
+        "task": "deepfake",
+        "sampler": {"name": "grid"},
+        "scheduler": "none",
+        "fixed": {"epochs": 3, "img_size": 32, "patch_size": 8},
+        "params": {"lr": {"low": 1e-4, "high": 3e-3, "log": True, "grid": lrs}},
+    }
+    curves = [({"lr": lr}, [0.1 * i] * 3, [1.0] * 3) for i, lr in enumerate(lrs)]
+    exp = replay.write_table(tmp_path / "exp", grid, curves)
+    out = tmp_path / "tune.csv"
+    argv = [str(exp), "--n-startup-trials", "2", "--grace-period", "1",
+            "--grace-fraction", "0.5", "--reduction-factor", "2", "--seeds", "2",
+            "--out", str(out)]  # fmt: skip
+    assert tune.run_cli(tune.build_parser(), tune.run, argv) == 0
+    rows = pd.read_csv(out)
+    # random; random_asha x 2 graces; tpe; tpe_asha x 2 graces
+    assert sorted(rows["searcher"]) == sorted(
+        ["random", "random_asha", "random_asha", "tpe", "tpe_asha", "tpe_asha"]
+    )
+    assert set(rows["grace_fraction"]) == {0.0, 0.5}
+    assert "tune exp: best tpe_asha" in capsys.readouterr().out.strip().splitlines()[-1]
+    assert tune.run_cli(tune.build_parser(), tune.run, argv) == 0
+    assert len(pd.read_csv(out)) == 6  # resumed: nothing measured twice
