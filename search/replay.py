@@ -51,7 +51,6 @@ SEARCHERS = ("random", "random_asha", "tpe", "tpe_asha")
 FRACTIONS = (0.05, 0.1, 0.25)  # regret at 1/20, 1/10, 1/4 of the grid's cost
 NEVER = 1e300  # stands for +inf inside percentiles
 CURVE_POINTS = 101  # regret-vs-cost samples in replay_curves.csv
-ASHA_DEFAULTS = {"grace_period": 1, "reduction_factor": 3}  # search.run's own defaults
 
 
 # ------------------------------------------------------------------------------ the table
@@ -252,7 +251,8 @@ class Settings:
     """The sampler's and ASHA's settings (the space's, unless overridden)."""
 
     sampler: dict[str, int] = field(default_factory=dict)  # n_startup_trials, n_ei_candidates
-    scheduler: dict[str, int] = field(default_factory=lambda: dict(ASHA_DEFAULTS))
+    # grace_period or grace_fraction, reduction_factor; unset: search.run's defaults
+    scheduler: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -574,16 +574,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def asha_settings(table: Table, settings: Settings) -> dict[str, int]:
+    """The grace period and reduction factor ASHA runs with on this table (search.run's rule)."""
+    from search.run import _asha_settings
+
+    spec = SimpleNamespace(epochs=table.epochs, scheduler=settings.scheduler)
+    grace, rf = _asha_settings(argparse.Namespace(), spec)
+    return {"grace_period": min(grace, table.epochs), "reduction_factor": rf}
+
+
 def settings_for(exp: Path, args: argparse.Namespace) -> Settings:
     """TPE/ASHA settings: flags > --space > the recorded space > search.run's defaults."""
     from search.space import load_space
 
     src = load_space(args.space) if args.space else load_space(exp / "space.yaml")
     sampler = {k: v for k, v in src.sampler.items() if k != "name"}
-    scheduler = {**ASHA_DEFAULTS, **{k: v for k, v in src.scheduler.items() if k != "name"}}
+    scheduler = {k: v for k, v in src.scheduler.items() if k != "name"}
     if args.n_startup_trials is not None:
         sampler["n_startup_trials"] = args.n_startup_trials
     if args.grace_period is not None:
+        scheduler.pop("grace_fraction", None)
         scheduler["grace_period"] = args.grace_period
     if args.reduction_factor is not None:
         scheduler["reduction_factor"] = args.reduction_factor
@@ -624,7 +634,7 @@ def run(args: argparse.Namespace) -> int:
         f"({table.grid_epochs} epochs, {table.grid_seconds / 3600:.3f} h recorded), "
         f"{table.metric} ({table.mode}); top {args.top * 100:g} % = "
         f"{len(table.top_set(args.top))} configuration(s); concurrency {args.concurrency}; "
-        f"TPE {settings.sampler or 'defaults'}, ASHA {settings.scheduler}",
+        f"TPE {settings.sampler or 'defaults'}, ASHA {asha_settings(table, settings)}",
         flush=True,
     )
     traces = replay(table, searchers, args.seeds, args.concurrency, args.top, settings)

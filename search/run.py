@@ -147,12 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace-period",
         type=int,
         help="ASHA: epochs every trial runs before it can be stopped (default: space "
-        "'scheduler', else 1)",
+        "'scheduler', else ceil(0.33 x epochs))",
     )
     p.add_argument(
         "--reduction-factor",
         type=int,
-        help="ASHA: keep the top 1/N at each rung (default: space, else 3)",
+        help="ASHA: keep the top 1/N at each rung (default: space, else 2)",
     )
     p.add_argument(
         "--keep-checkpoints",
@@ -905,10 +905,27 @@ def _why(shape: Any, args: argparse.Namespace) -> str:
     return ""
 
 
+# ASHA's defaults where neither the flags nor the space set them: tuned by replaying the
+# learning-curve tables (bench/tune_replay.py, docs/search.md "Learning-curve tables")
+GRACE_FRACTION = 0.33  # grace period = ceil(0.33 x the trial's epochs)
+REDUCTION_FACTOR = 2
+
+
+def grace_epochs(fraction: float, epochs: int) -> int:
+    """Grace period of ``scheduler.grace_fraction``: ceil(fraction x epochs), 1..epochs."""
+    return min(epochs, max(1, math.ceil(fraction * epochs - 1e-9)))
+
+
 def _asha_settings(args: argparse.Namespace, space: Any) -> tuple[int, int]:
-    """ASHA's grace period and reduction factor: the flags, else the space's, else 1 and 3."""
-    grace = getattr(args, "grace_period", None) or space.scheduler.get("grace_period", 1)
-    rf = getattr(args, "reduction_factor", None) or space.scheduler.get("reduction_factor", 3)
+    """ASHA's grace period and reduction factor: the flags, else the space's (grace_period or
+    grace_fraction x epochs), else GRACE_FRACTION x epochs and REDUCTION_FACTOR."""
+    sched = space.scheduler
+    grace = (
+        getattr(args, "grace_period", None)
+        or sched.get("grace_period")
+        or grace_epochs(sched.get("grace_fraction", GRACE_FRACTION), space.epochs)
+    )
+    rf = getattr(args, "reduction_factor", None) or sched.get("reduction_factor", REDUCTION_FACTOR)
     return grace, rf
 
 
