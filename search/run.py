@@ -453,6 +453,9 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         storage = args.storage
         sessions = []
         settings = {}
+    from search.objectives import check_device
+
+    check_device(space, args.gpus_per_trial, str(space_path))
     allow = bool(
         getattr(args, "allow_test_selection", False) or settings.get("allow_test_selection")
     )
@@ -584,6 +587,7 @@ def run(args: argparse.Namespace) -> int:
         sampler_seed=derive_seed(seed, session),
         sampler_opts=space.sampler_kwargs(),
         metric=space.metric,
+        objectives=dict(space.objectives),
     )
     if ctx["resume"]:
         state = reconcile(ref)
@@ -600,9 +604,15 @@ def run(args: argparse.Namespace) -> int:
                 _fail(f"study {ref.name!r} already exists at {where}; pick another --name")
     new = max(0, budget - finished - len(pending))
     num_samples = len(pending) + new
+    aim = (
+        ", ".join(f"{k} ({v})" for k, v in space.objectives.items())
+        + f"; early stopping on {space.metric}"
+        if space.multi_objective
+        else f"{space.metric} ({space.mode})"
+    )
     print(
-        f"search {args.task}/{name}: {budget} trials x {space.epochs} epochs, "
-        f"{space.metric} ({space.mode}); data {ctx['data']}",
+        f"search {args.task}/{name}: {budget} trials x {space.epochs} epochs, {aim}; "
+        f"data {ctx['data']}",
         flush=True,
     )
     print(describe(space, *ctx["weights"]), flush=True)
@@ -646,6 +656,7 @@ def run(args: argparse.Namespace) -> int:
                 "seed": seed,
                 "metric": space.metric,
                 "mode": space.mode,
+                "objectives": space.objectives or None,
                 "epochs": space.epochs,
                 "storage": redact_url(ctx["storage"]),  # never the password
                 "cpus_per_trial": args.cpus_per_trial,
@@ -815,6 +826,7 @@ def _tune(
         "descriptor_backend": get_backend(),
         "weights_dir": str(ctx["weights"][0]) if ctx["weights"][0] else None,
         "weights": ctx["weights"][1],
+        "latency": "latency_ms" in space.objectives,
         **trial_fn_meta(),
     }
     searcher = OptunaAskSearcher(
@@ -838,6 +850,7 @@ def _tune(
         finished_before=finished,
         provenance={"versions": versions(), "git_commit": git_commit()},
         keep_checkpoints=args.keep_checkpoints,
+        objectives=space.objectives or None,
     )
     resources = trial_resources(args)
     workers = (
