@@ -21,6 +21,11 @@ RATIO_OBJECTIVES = ("gflops", "params", "latency_ms")
 LABELS = {"gflops": "GFLOPs", "params": "parameters", "latency_ms": "latency"}
 
 
+def col(name: str) -> str:
+    """The column of objective ``name`` in a front frame (``params`` is a trial row column)."""
+    return f"obj_{name}"
+
+
 def as_loss(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     """``[N, M]`` values -> ``[N, M]`` losses (lower is better: max objectives negated)."""
     sign = np.array([-1.0 if d == "max" else 1.0 for d in directions])
@@ -79,8 +84,9 @@ def trial_values(trials: pd.DataFrame) -> tuple[dict[str, str], np.ndarray] | No
 
 
 def front(trials: pd.DataFrame) -> tuple[dict[str, str], pd.DataFrame] | None:
-    """The COMPLETE trials on the Pareto front of the searched objectives (one column per
-    objective added), best first objective first; None for a single-objective search."""
+    """The COMPLETE trials on the Pareto front of the searched objectives (one column
+    :func:`col` per objective added), best first objective first; None for a single-objective
+    search."""
     got = trial_values(trials)
     if got is None:
         return None
@@ -90,9 +96,9 @@ def front(trials: pd.DataFrame) -> tuple[dict[str, str], pd.DataFrame] | None:
     on = pareto_mask(values, list(objectives.values()))
     out = trials.loc[on].copy()
     for j, name in enumerate(objectives):
-        out[name] = values[on, j]
+        out[col(name)] = values[on, j]
     first, d = next(iter(objectives.items()))
-    out = out.sort_values([first, "number"], ascending=[d == "min", True])
+    out = out.sort_values([col(first), "number"], ascending=[d == "min", True])
     return objectives, out.reset_index(drop=True)
 
 
@@ -104,29 +110,28 @@ def reading(objectives: Mapping[str, str], rows: pd.DataFrame) -> list[str]:
     """Plain-language lines, one per other objective: what the front's best first objective
     costs in that objective against the front's best trial there, e.g.
     ``+0.02 val_auc (0.71 -> 0.73) costs 3.1x the GFLOPs (#4 -> #7)``. ``rows``: the front,
-    one column per objective."""
+    one column :func:`col` per objective."""
     names = list(objectives)
     if len(rows) == 0 or len(names) < 2:
         return []
-    first, d0 = names[0], objectives[names[0]]
-    top = rows.loc[rows[first].idxmax() if d0 == "max" else rows[first].idxmin()]
+    f0, d0 = col(names[0]), objectives[names[0]]
+    top = rows.loc[rows[f0].idxmax() if d0 == "max" else rows[f0].idxmin()]
     lines = []
     for name in names[1:]:
-        d = objectives[name]
-        col = rows[name]
-        cands = rows[col == (col.max() if d == "max" else col.min())]
+        d, c = objectives[name], col(name)
+        cands = rows[rows[c] == (rows[c].max() if d == "max" else rows[c].min())]
         # among the trials best on `name`, the one best on the first objective
-        cheap = cands.loc[cands[first].idxmax() if d0 == "max" else cands[first].idxmin()]
+        cheap = cands.loc[cands[f0].idxmax() if d0 == "max" else cands[f0].idxmin()]
         if int(cheap["number"]) == int(top["number"]):
             lines.append(
-                f"#{int(top['number'])} is best on both {first} ({_fmt(top[first])}) and "
-                f"{name} ({_fmt(top[name])}): no trade-off on the front"
+                f"#{int(top['number'])} is best on both {names[0]} ({_fmt(top[f0])}) and "
+                f"{name} ({_fmt(top[c])}): no trade-off on the front"
             )
             continue
-        gain = top[first] - cheap[first]
+        gain = top[f0] - cheap[f0]
         sign = "+" if gain >= 0 else "-"
-        what = f"{sign}{_fmt(abs(gain))} {first} ({_fmt(cheap[first])} -> {_fmt(top[first])})"
-        a, b = float(cheap[name]), float(top[name])
+        what = f"{sign}{_fmt(abs(gain))} {names[0]} ({_fmt(cheap[f0])} -> {_fmt(top[f0])})"
+        a, b = float(cheap[c]), float(top[c])
         if name in RATIO_OBJECTIVES and a > 0 and b > 0:
             cost = f"{b / a:.3g}x the {LABELS.get(name, name)}"
         else:
@@ -150,7 +155,7 @@ def front_lines(trials: pd.DataFrame, limit: int = 12) -> list[str]:
     shown = ", ".join(f"{k} {v}" for k, v in objectives.items())
     lines = [f"Pareto front ({shown}): {len(rows)} of {n_done} COMPLETE trials"]
     for _, r in rows.head(limit).iterrows():
-        vals = "  ".join(f"{k} {_fmt(r[k])}" for k in objectives)
+        vals = "  ".join(f"{k} {_fmt(r[col(k)])}" for k in objectives)
         params = json.loads(r["params"]) if isinstance(r.get("params"), str) else {}
         shown_p = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
         lines.append(f"  #{int(r['number'])}  {vals}  ({shown_p or 'fixed config'})")

@@ -177,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         "held-out test split (search.final; default: the space's final.top_k, else no final)",
     )
     p.add_argument(
+        "--final-front",
+        action="store_true",
+        help="multi-objective search: after it, retrain every configuration on the Pareto "
+        "front (search.final --front) instead of the top K",
+    )
+    p.add_argument(
         "--final-seeds",
         type=int,
         help="seeds per configuration of that final stage (default: the space's "
@@ -456,6 +462,11 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
     from search.objectives import check_device
 
     check_device(space, args.gpus_per_trial, str(space_path))
+    if getattr(args, "final_front", False):
+        if getattr(args, "final_top_k", None) is not None:
+            _fail("--final-front and --final-top-k exclude each other")
+        if not space.multi_objective:
+            _fail(f"--final-front needs a multi-objective space, but {space_path} has one metric")
     allow = bool(
         getattr(args, "allow_test_selection", False) or settings.get("allow_test_selection")
     )
@@ -518,7 +529,10 @@ def check_protocol(data: Path, allow_test_selection: bool, final: bool) -> None:
 
 
 def final_wanted(args: argparse.Namespace, space: Any) -> tuple[int, int] | None:
-    """(top_k, seeds) of the final stage to run after the search, or None."""
+    """(top_k, seeds) of the final stage to run after the search, or None; top_k 0 = the
+    Pareto front (``--final-front``)."""
+    if getattr(args, "final_front", False):
+        return 0, int(getattr(args, "final_seeds", None) or space.final.get("seeds", 3))
     top_k = getattr(args, "final_top_k", None) or space.final.get("top_k")
     if not top_k:
         return None
@@ -531,7 +545,8 @@ def _run_final(ray: Any, args: argparse.Namespace, exp_dir: Path, want: tuple[in
     from search.results import FINAL_DIR
 
     ns = argparse.Namespace(
-        experiment=str(exp_dir), top_k=want[0], seeds=want[1], eval_data=None,
+        experiment=str(exp_dir), top_k=want[0] or None, seeds=want[1], eval_data=None,
+        front=want[0] == 0,
         resume=(exp_dir / FINAL_DIR / final.SETTINGS_FILE).is_file(), n_resamples=1000,
         max_concurrent=args.max_concurrent, max_failures=args.max_failures,
         address=args.address, verbose=args.verbose, no_dashboard=args.no_dashboard,

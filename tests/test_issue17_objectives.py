@@ -198,7 +198,7 @@ def test_front_hypervolume_and_reading() -> None:
 
     assert compute_hypervolume(loss, ref) == pytest.approx(hv)  # Optuna's WFG agrees
     gap = pareto.reading({"val_mean_acc": "max", "val_group_gap": "min"},
-                         pd.DataFrame({"number": [0, 1], "val_mean_acc": [0.9, 0.88],
-                                       "val_group_gap": [0.05, 0.02]}))  # fmt: skip
+                         pd.DataFrame({"number": [0, 1], "obj_val_mean_acc": [0.9, 0.88],
+                                       "obj_val_group_gap": [0.05, 0.02]}))  # fmt: skip
     assert gap[0].startswith("+0.02 val_mean_acc (0.88 -> 0.9) costs +0.03 val_group_gap")
     assert pareto.front(_trials(points).drop(columns=["objectives"])) is None  # old rows
