@@ -26,10 +26,10 @@ def searched_fronts(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict
         shown = ", ".join(f"{k} {v}" for k, v in objectives.items())
         done = t[t["status"] == "COMPLETE"]
         for _, r in front.iterrows():
+            vals = ", ".join(f"{k} {r[pareto.col(k)]:.4g}" for k in objectives)
             rows.append({"task": task, "experiment": exp, "objectives": shown,
                          "number": int(r["number"]), "trial_id": r["trial_id"],
-                         "backbone": r.get("backbone"),
-                         "values": ", ".join(f"{k} {r[pareto.col(k)]:.4g}" for k in objectives)})  # fmt: skip
+                         "backbone": r.get("backbone"), "values": vals})  # fmt: skip
         reading = pareto.reading(objectives, front)
         lines.append(
             f"{task} ({exp}) searched {shown}: {len(front)} of {len(done)} COMPLETE trials on "

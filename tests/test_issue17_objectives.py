@@ -78,7 +78,7 @@ def test_metric_next_to_objectives_must_agree() -> None:
     [
         ("{val_auc: max, gflops: minimize}", "0", "a direction is max or min"),
         ("{val_auc: max, val_nope: min}", "0", "names 'val_nope'"),
-        ("{val_auc: max, latency_ms: min}", "0", "objective 'latency_ms' is only measured on a GPU"),
+        ("{val_auc: max, latency_ms: min}", "0", "'latency_ms' is only measured on a GPU"),
     ],
 )
 def test_cli_refuses_bad_objectives_and_writes_nothing(
