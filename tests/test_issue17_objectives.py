@@ -202,3 +202,22 @@ def test_front_hypervolume_and_reading() -> None:
                                        "obj_val_group_gap": [0.05, 0.02]}))  # fmt: skip
     assert gap[0].startswith("+0.02 val_mean_acc (0.88 -> 0.9) costs +0.03 val_group_gap")
     assert pareto.front(_trials(points).drop(columns=["objectives"])) is None  # old rows
+
+
+def test_summary_lines_and_report_section_read_the_front() -> None:
+    from analysis.fronts import searched_fronts
+
+    points = [(0.70, 0.0025), (0.72, 0.0082), (0.69, 0.0090), (0.71, 0.0025)]
+    trials = _trials(points).assign(params=['{"backbone": "test_convnext"}',
+                                            '{"backbone": "test_resnet"}', "{}", "{}"])
+    lines = pareto.front_lines(trials)
+    assert lines[0] == "Pareto front (val_auc max, gflops min): 2 of 4 COMPLETE trials"
+    assert lines[1].startswith("  #1  val_auc 0.72  gflops 0.0082  (backbone=test_resnet)")
+    assert lines[-1].startswith("  reading: +0.01 val_auc (0.71 -> 0.72) costs 3.28x the GFLOPs")
+    report = trials.assign(task_key="deepfake/sbi", experiment="mo", trial_id=["a", "b", "c", "d"],
+                           backbone="x")  # fmt: skip
+    table, reading, figs = searched_fronts(report)
+    assert list(table["trial_id"]) == ["b", "d"] and list(figs) == ["deepfake/sbi (mo)"]
+    assert reading[0].startswith("deepfake/sbi (mo) searched val_auc max, gflops min: 2 of 4")
+    assert "+0.01 val_auc (0.71 -> 0.72) costs 3.28x the GFLOPs" in reading[0]
+    assert pareto.front_lines(trials.assign(objectives=None)) == []  # single-objective rows
