@@ -6,6 +6,7 @@ A space file holds the task, its metric and mode, the default trial budget, fixe
     task: deepfake
     metric: val_auc            # optional: defaults to lssat.tasks.TASKS[task].metric
     mode: max                  # optional: defaults to the task's mode
+    # objectives: {val_auc: max, gflops: min}   # instead: several (search.objectives)
     trials: 30                 # default for --trials
     scheduler: {grace_period: 1, reduction_factor: 3}   # ASHA, optional; `none`: no stopping
     sampler: {n_startup_trials: 10}                     # TPE, optional; {name: grid|random}

@@ -18,6 +18,11 @@ FAIL                COMPLETE, value = the worst possible (-inf for max, +inf for
                     constraint ``failed`` = 1 (infeasible), user attr ``status`` = FAIL
 ==================  ==================================================================
 
+A multi-objective study (``StudyRef.objectives``) gets one value per objective (FAIL: the worst
+of each) and no intermediate values at all: its TPE ranks PRUNED trials by their last
+intermediate value with the single ``study.direction``, which raises in a multi-objective
+study, so a PRUNED trial carrying a curve would make every later ``ask()`` fail.
+
 TPE reads only COMPLETE, PRUNED and RUNNING trials, so a trial told FAIL would be invisible to
 it and a region that always fails (out of memory) would keep being proposed; an infeasible
 COMPLETE trial is read, ranked below every feasible one, and steers the sampler away.
