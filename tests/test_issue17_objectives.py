@@ -221,3 +221,26 @@ def test_summary_lines_and_report_section_read_the_front() -> None:
     assert reading[0].startswith("deepfake/sbi (mo) searched val_auc max, gflops min: 2 of 4")
     assert "+0.01 val_auc (0.71 -> 0.72) costs 3.28x the GFLOPs" in reading[0]
     assert pareto.front_lines(trials.assign(objectives=None)) == []  # single-objective rows
+
+
+def test_latency_hook_reports_once_after_the_last_epoch() -> None:
+    """The ``latency_ms`` objective's plumbing (timed on CPU here; the search offers it only on
+    a GPU): run_trial's final_eval hook adds it to the last epoch's report only."""
+    from lssat.config import TrialConfig
+    from lssat.latency import final_eval, measure
+    from lssat.model import build
+    from lssat.train import run_trial
+    from tests.test_train import _data
+
+    cfg = TrialConfig.from_dict(dict(
+        task="deepfake", backbone="test_resnet", img_size=32, patch_size=8, epochs=2,
+        batch_size=8, aux_weight=0.0, lr=1e-3, warmup_epochs=0.5, seed=3))  # fmt: skip
+    got = measure(build(cfg), __import__("torch").device("cpu"), None, 32, warmup=1, repeats=3)
+    assert got["latency_ms"] > 0 and got["latency_ms_p90"] >= got["latency_ms"]
+    reports: list[dict] = []
+    run_trial(cfg, _data(), lambda m, ckpt=None: reports.append(dict(m)),
+              final_eval=final_eval(32))  # fmt: skip
+    assert "latency_ms" not in reports[0] and reports[-1]["latency_ms"] > 0
+    from search.objectives import values_from_epoch
+
+    assert values_from_epoch({"val_auc": "max", "latency_ms": "min"}, reports[-1])[1] > 0
