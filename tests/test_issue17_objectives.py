@@ -244,3 +244,22 @@ def test_latency_hook_reports_once_after_the_last_epoch() -> None:
     from search.objectives import values_from_epoch
 
     assert values_from_epoch({"val_auc": "max", "latency_ms": "min"}, reports[-1])[1] > 0
+
+
+def test_resume_repairs_a_multi_objective_study_from_its_rows(tmp_path: Path) -> None:
+    """Rows written but never told (driver killed between the two writes): ``--resume`` tells
+    them from the rows, every objective value, no curve for the PRUNED one."""
+    ref = StudyRef(str(tmp_path), "deepfake/t", "max", objectives=OBJ)
+    for number, (status, vals) in enumerate([("COMPLETE", [0.8, 0.01]), ("PRUNED", [0.4, 0.02])]):
+        ref.study.ask().suggest_float("lr", 1e-4, 1e-2, log=True)
+        ident = {"task": "deepfake", "experiment": "t", "trial_id": f"t{number}",
+                 "number": number}  # fmt: skip
+        results.write_epochs(tmp_path, ident, [{"epoch": 1, "val_auc": vals[0]}])
+        results.write_trial(tmp_path, {**ident, "status": status, "metric": "val_auc",
+                                       "final_value": vals[0], "objectives": json.dumps(OBJ),
+                                       "objective_values": vals})  # fmt: skip
+    state = reconcile(StudyRef(str(tmp_path), "deepfake/t", "max", objectives=OBJ))
+    assert state.repaired == [0, 1] and state.finished == 2
+    t0, t1 = StudyRef(str(tmp_path), "deepfake/t", "max", objectives=OBJ).study.trials
+    assert t0.state == TrialState.COMPLETE and t0.values == [0.8, 0.01]
+    assert t1.state == TrialState.PRUNED and not t1.intermediate_values
