@@ -124,7 +124,11 @@ def load_mo_table(exp_dir: str | Path, objectives: str | None = None) -> MOTable
 
 
 def simulate_mo(
-    mt: MOTable, searcher: str, seed: int, concurrency: int, settings: Settings | None = None,
+    mt: MOTable,
+    searcher: str,
+    seed: int,
+    concurrency: int,
+    settings: Settings | None = None,
     until: float = max(FRACTIONS),
 ) -> dict[str, Any]:
     """One replayed multi-objective search up to ``until`` of the grid's epochs: the

@@ -41,8 +41,14 @@ def test_objectives_key_sets_metric_mode_and_round_trips(tmp_path: Path) -> None
 
     again = load_space(tmp_path / "space.yaml")
     assert again.objectives == space.objectives and again.metric == "val_auc"
-    fair = parse_space({**BASE, "task": "attributes",
-                        "objectives": {"val_mean_acc": "max", "val_group_gap": "min"}}, "a.yaml")
+    fair = parse_space(
+        {
+            **BASE,
+            "task": "attributes",
+            "objectives": {"val_mean_acc": "max", "val_group_gap": "min"},
+        },
+        "a.yaml",
+    )
     assert fair.metric == "val_mean_acc" and fair.objectives["val_group_gap"] == "min"
     one = _space(objectives={"val_auc": "max"})  # one objective = the metric form
     assert not one.multi_objective and one.metric == "val_auc" and one.objectives == {}
@@ -82,7 +88,11 @@ def test_metric_next_to_objectives_must_agree() -> None:
     ],
 )
 def test_cli_refuses_bad_objectives_and_writes_nothing(
-    tmp_path: Path, demo_data: Path, capsys: pytest.CaptureFixture, objectives: str, gpus: str,
+    tmp_path: Path,
+    demo_data: Path,
+    capsys: pytest.CaptureFixture,
+    objectives: str,
+    gpus: str,
     words: str,
 ) -> None:
     from search.run import main
@@ -208,8 +218,9 @@ def test_summary_lines_and_report_section_read_the_front() -> None:
     from analysis.fronts import searched_fronts
 
     points = [(0.70, 0.0025), (0.72, 0.0082), (0.69, 0.0090), (0.71, 0.0025)]
-    trials = _trials(points).assign(params=['{"backbone": "test_convnext"}',
-                                            '{"backbone": "test_resnet"}', "{}", "{}"])
+    trials = _trials(points).assign(
+        params=['{"backbone": "test_convnext"}', '{"backbone": "test_resnet"}', "{}", "{}"]
+    )
     lines = pareto.front_lines(trials)
     assert lines[0] == "Pareto front (val_auc max, gflops min): 2 of 4 COMPLETE trials"
     assert lines[1].startswith("  #1  val_auc 0.72  gflops 0.0082  (backbone=test_resnet)")
