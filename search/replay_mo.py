@@ -252,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated subset of {', '.join(SEARCHERS)}")  # fmt: skip
     p.add_argument("--seeds", type=int, default=20, help="replays per searcher (default: 20)")
     p.add_argument("--concurrency", type=int, default=4, help="trials at once (default: 4)")
-    p.add_argument("--space", help="take TPE's and ASHA's settings from this space file")
+    p.add_argument("--space", help="take TPE's and ASHA's settings (and its objectives, unless "
+                   "--objectives) from this space file")  # fmt: skip
     p.add_argument("--n-startup-trials", type=int, help="override TPE's n_startup_trials")
     p.add_argument("--grace-period", type=int, help="override ASHA's grace period")
     p.add_argument("--reduction-factor", type=int, help="override ASHA's reduction factor")
@@ -266,7 +267,13 @@ def run(args: argparse.Namespace) -> int:
     args.top = 0.05  # replay's check_args also checks --top, which this replay has not
     searchers = check_args(args)
     exp = Path(args.experiment)
-    mt = load_mo_table(exp, args.objectives)
+    objectives = args.objectives
+    if objectives is None and args.space:  # a multi-objective space's own objectives
+        from search.space import load_space
+
+        given = load_space(args.space).objectives
+        objectives = ",".join(f"{k}:{v}" for k, v in given.items()) or None
+    mt = load_mo_table(exp, objectives)
     settings = settings_for(exp, args)
     out = Path(args.out) if args.out else exp / "replay"
     out.mkdir(parents=True, exist_ok=True)

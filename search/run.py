@@ -671,7 +671,8 @@ def run(args: argparse.Namespace) -> int:
                 "seed": seed,
                 "metric": space.metric,
                 "mode": space.mode,
-                "objectives": space.objectives or None,
+                # a list keeps the objectives' order (this file is written with sorted keys)
+                "objectives": [f"{k}:{v}" for k, v in space.objectives.items()] or None,
                 "epochs": space.epochs,
                 "storage": redact_url(ctx["storage"]),  # never the password
                 "cpus_per_trial": args.cpus_per_trial,

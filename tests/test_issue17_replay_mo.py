@@ -62,3 +62,17 @@ def test_unrecorded_objective_and_cli_exit(capsys: pytest.CaptureFixture, tmp_pa
     err = capsys.readouterr().err.strip()
     assert code == 2 and "gflops:down" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_takes_the_objectives_of_a_multi_objective_space(tmp_path: Path) -> None:
+    import json
+
+    import pandas as pd
+
+    space = CURVES.parents[1] / "spaces" / "demo_deepfake_mo.yaml"
+    out = tmp_path / "out"
+    args = [str(CURVES / "sbi"), "--space", str(space), "--searchers", "random", "--seeds", "2"]
+    assert main([*args, "--out", str(out)]) == 0
+    summary = pd.read_csv(out / "replay_mo_summary.csv")
+    assert json.loads(summary["objectives"].iloc[0]) == {"val_auc": "max", "gflops": "min"}
+    assert len(pd.read_csv(out / "replay_mo_runs.csv")) == 2
