@@ -65,9 +65,9 @@ def optuna_outcome(
     A multi-objective study passes a list of values and a list of directions (one each per
     objective) and gets a list back; a PRUNED trial gets no value either way."""
     multi = not isinstance(direction, str)
+    directions = list(direction) if multi else [direction]
     if status == "FAIL":
-        worst = [-math.inf if d == "max" else math.inf for d in ([direction] if not multi
-                                                                    else direction)]
+        worst = [-math.inf if d == "max" else math.inf for d in directions]
         return TrialState.COMPLETE, worst if multi else worst[0], 1.0
     if status == "PRUNED":
         return TrialState.PRUNED, None, 0.0
