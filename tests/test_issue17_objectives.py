@@ -274,3 +274,18 @@ def test_resume_repairs_a_multi_objective_study_from_its_rows(tmp_path: Path) ->
     t0, t1 = StudyRef(str(tmp_path), "deepfake/t", "max", objectives=OBJ).study.trials
     assert t0.state == TrialState.COMPLETE and t0.values == [0.8, 0.01]
     assert t1.state == TrialState.PRUNED and not t1.intermediate_values
+
+
+def test_final_front_on_a_one_metric_search_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from search.final import main
+
+    exp = tmp_path / "deepfake" / "one"
+    exp.mkdir(parents=True)
+    (exp / "search.json").write_text(json.dumps({"task": "deepfake", "name": "one"}))
+    _space().dump(exp / "space.yaml")
+    assert main([str(exp), "--front"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--front needs a multi-objective search" in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in exp.iterdir()) == ["search.json", "space.yaml"]
