@@ -481,6 +481,13 @@ def effects_section(res: Results, opt: Options) -> Section:
 # --------------------------------------------------------------------------- 7. cost
 def cost_section(res: Results, opt: Options) -> Section:
     s = Section("cost", "7. Cost: value against size, compute and throughput")
+    from analysis.fronts import front_plot, searched_fronts
+
+    searched, reading, fig_data = searched_fronts(res.trials)
+    if not searched.empty:  # multi-objective studies: the front of what they searched
+        s.headed["Searched objectives (multi-objective studies)"] = reading
+        s.tables["searched_fronts"] = searched
+        s.figures["searched_fronts"] = front_plot(fig_data)
     fronts = tables.cost_fronts(res)
     if fronts.empty:
         s.notes.append("No trial records params_count, gflops or samples_per_s: cost left out.")

@@ -96,6 +96,10 @@ TRIAL_COLUMNS: dict[str, str] = {
     "from scratch)",
     "attempts": "int: runs it took to finish the trial (1 + retries after node failures)",
     "warm_start_from": "str|null: experiment whose trials warm-started this study",
+    "objectives": "str|null: JSON {name: max|min} of the study's objectives in order (the "
+    "first is `metric`); null in rows written before multi-objective searches",
+    "objective_values": "str|null: JSON list of the trial's objective values at its last epoch, "
+    "in `objectives` order (what a COMPLETE trial told Optuna; null for a FAIL)",
 }
 EPOCH_COLUMNS: dict[str, str] = {
     "schema_version": "int: version of this schema",

@@ -177,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         "held-out test split (search.final; default: the space's final.top_k, else no final)",
     )
     p.add_argument(
+        "--final-front",
+        action="store_true",
+        help="multi-objective search: after it, retrain every configuration on the Pareto "
+        "front (search.final --front) instead of the top K",
+    )
+    p.add_argument(
         "--final-seeds",
         type=int,
         help="seeds per configuration of that final stage (default: the space's "
@@ -453,6 +459,14 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         storage = args.storage
         sessions = []
         settings = {}
+    from search.objectives import check_device
+
+    check_device(space, args.gpus_per_trial, str(space_path))
+    if getattr(args, "final_front", False):
+        if getattr(args, "final_top_k", None) is not None:
+            _fail("--final-front and --final-top-k exclude each other")
+        if not space.multi_objective:
+            _fail(f"--final-front needs a multi-objective space, but {space_path} has one metric")
     allow = bool(
         getattr(args, "allow_test_selection", False) or settings.get("allow_test_selection")
     )
@@ -515,7 +529,10 @@ def check_protocol(data: Path, allow_test_selection: bool, final: bool) -> None:
 
 
 def final_wanted(args: argparse.Namespace, space: Any) -> tuple[int, int] | None:
-    """(top_k, seeds) of the final stage to run after the search, or None."""
+    """(top_k, seeds) of the final stage to run after the search, or None; top_k 0 = the
+    Pareto front (``--final-front``)."""
+    if getattr(args, "final_front", False):
+        return 0, int(getattr(args, "final_seeds", None) or space.final.get("seeds", 3))
     top_k = getattr(args, "final_top_k", None) or space.final.get("top_k")
     if not top_k:
         return None
@@ -528,7 +545,8 @@ def _run_final(ray: Any, args: argparse.Namespace, exp_dir: Path, want: tuple[in
     from search.results import FINAL_DIR
 
     ns = argparse.Namespace(
-        experiment=str(exp_dir), top_k=want[0], seeds=want[1], eval_data=None,
+        experiment=str(exp_dir), top_k=want[0] or None, seeds=want[1], eval_data=None,
+        front=want[0] == 0,
         resume=(exp_dir / FINAL_DIR / final.SETTINGS_FILE).is_file(), n_resamples=1000,
         max_concurrent=args.max_concurrent, max_failures=args.max_failures,
         address=args.address, verbose=args.verbose, no_dashboard=args.no_dashboard,
@@ -584,6 +602,7 @@ def run(args: argparse.Namespace) -> int:
         sampler_seed=derive_seed(seed, session),
         sampler_opts=space.sampler_kwargs(),
         metric=space.metric,
+        objectives=dict(space.objectives),
     )
     if ctx["resume"]:
         state = reconcile(ref)
@@ -600,9 +619,15 @@ def run(args: argparse.Namespace) -> int:
                 _fail(f"study {ref.name!r} already exists at {where}; pick another --name")
     new = max(0, budget - finished - len(pending))
     num_samples = len(pending) + new
+    aim = (
+        ", ".join(f"{k} ({v})" for k, v in space.objectives.items())
+        + f"; early stopping on {space.metric}"
+        if space.multi_objective
+        else f"{space.metric} ({space.mode})"
+    )
     print(
-        f"search {args.task}/{name}: {budget} trials x {space.epochs} epochs, "
-        f"{space.metric} ({space.mode}); data {ctx['data']}",
+        f"search {args.task}/{name}: {budget} trials x {space.epochs} epochs, {aim}; "
+        f"data {ctx['data']}",
         flush=True,
     )
     print(describe(space, *ctx["weights"]), flush=True)
@@ -646,6 +671,8 @@ def run(args: argparse.Namespace) -> int:
                 "seed": seed,
                 "metric": space.metric,
                 "mode": space.mode,
+                # a list keeps the objectives' order (this file is written with sorted keys)
+                "objectives": [f"{k}:{v}" for k, v in space.objectives.items()] or None,
                 "epochs": space.epochs,
                 "storage": redact_url(ctx["storage"]),  # never the password
                 "cpus_per_trial": args.cpus_per_trial,
@@ -815,6 +842,7 @@ def _tune(
         "descriptor_backend": get_backend(),
         "weights_dir": str(ctx["weights"][0]) if ctx["weights"][0] else None,
         "weights": ctx["weights"][1],
+        "latency": "latency_ms" in space.objectives,
         **trial_fn_meta(),
     }
     searcher = OptunaAskSearcher(
@@ -838,6 +866,7 @@ def _tune(
         finished_before=finished,
         provenance={"versions": versions(), "git_commit": git_commit()},
         keep_checkpoints=args.keep_checkpoints,
+        objectives=space.objectives or None,
     )
     resources = trial_resources(args)
     workers = (

@@ -6,6 +6,7 @@ A space file holds the task, its metric and mode, the default trial budget, fixe
     task: deepfake
     metric: val_auc            # optional: defaults to lssat.tasks.TASKS[task].metric
     mode: max                  # optional: defaults to the task's mode
+    # objectives: {val_auc: max, gflops: min}   # instead: several (search.objectives)
     trials: 30                 # default for --trials
     scheduler: {grace_fraction: 0.33, reduction_factor: 2}  # ASHA, optional; `none`: no stopping
     sampler: {n_startup_trials: 10}                     # TPE, optional; {name: grid|random}
@@ -79,6 +80,7 @@ TOP_KEYS = (
     "enqueue",
     "description",
     "final",
+    "objectives",
 )
 PARAM_KEYS = ("choices", "low", "high", "log", "step", "when", "grid")
 SCHEDULER_KEYS = {"grace_period": int, "grace_fraction": float, "reduction_factor": int}
@@ -212,6 +214,13 @@ class SearchSpace:
     sampler: dict[str, Any] = field(default_factory=dict)  # TPE settings and/or {name: ...}
     description: str = ""
     final: dict[str, int] = field(default_factory=dict)  # {top_k, seeds}: held-out stage
+    # several objectives {name: max|min} in order (search.objectives); {} = the one metric
+    objectives: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def multi_objective(self) -> bool:
+        """True when the space gives two or more objectives."""
+        return len(self.objectives) > 1
 
     @property
     def sampler_name(self) -> str:
@@ -280,6 +289,8 @@ class SearchSpace:
         }
         if self.description:
             out["description"] = self.description
+        if self.objectives:
+            out["objectives"] = dict(self.objectives)
         if self.scheduler:
             out["scheduler"] = "none" if not self.early_stopping else dict(self.scheduler)
         if self.sampler:
@@ -548,6 +559,9 @@ def parse_space(raw: Any, path: str, task: str | None = None) -> SearchSpace:
     if task is not None and space_task != task:
         raise ConfigError(f"{path}: key 'task' is {space_task!r}, but --task is {task!r}")
     spec = TASKS[space_task]
+    objectives = _objectives(raw, path, space_task, spec)
+    if objectives:
+        raw = {**raw, "metric": next(iter(objectives)), "mode": next(iter(objectives.values()))}
     metric = raw.get("metric", spec.metric)
     if not isinstance(metric, str) or not metric.startswith("val_"):
         raise ConfigError(
@@ -624,10 +638,29 @@ def parse_space(raw: Any, path: str, task: str | None = None) -> SearchSpace:
         ),
         description=str(raw.get("description", "")),
         final=_int_section(f"{path}: key 'final'", raw.get("final"), FINAL_KEYS),
+        objectives=objectives if len(objectives) > 1 else {},
     )
     _check_grid(space, raw)
     check_space(space)
     return space
+
+
+def _objectives(raw: Mapping[str, Any], path: str, task: str, spec: Any) -> dict[str, str]:
+    """The space's ``objectives`` (search.objectives); ``metric``/``mode`` given next to them
+    must be the first objective's."""
+    if "objectives" not in raw:
+        return {}
+    from search.objectives import parse_objectives
+
+    objectives = parse_objectives(path, raw["objectives"], task, spec.metric_keys())
+    first, direction = next(iter(objectives.items()))
+    for key, value in (("metric", first), ("mode", direction)):
+        if key in raw and raw[key] != value:
+            raise ConfigError(
+                f"{path}: key {key!r} is {raw[key]!r}, but the first objective says {value!r}; "
+                f"drop {key!r} (the first objective is the metric)"
+            )
+    return objectives
 
 
 def load_space(path: str | Path, task: str | None = None) -> SearchSpace:
