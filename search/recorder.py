@@ -413,6 +413,7 @@ class Recorder(Callback):
             "params": meta.get("params", {}),
             "param_distributions": meta.get("distributions", {}),
             "session": int(meta.get("session", 0)),
+            "warm_start_from": meta.get("warm_start_from"),
             # what the trial was scored on, as the trial itself reported it (lssat.train)
             **{k: last.get(k) for k in ("dataset", "dataset_hash", "val_set", "val_is_test")},
             **row_columns(live.config, meta.get("weights") or {}),
