@@ -221,3 +221,29 @@ def test_warm_started_search_runs_the_source_top_k_first(
     assert json.loads((exp / "search.json").read_text())["warm_start"] == settings
     assert all(math.isfinite(v) or s != "COMPLETE"
                for v, s in zip(rows["final_value"], rows["status"], strict=True))  # fmt: skip
+    # the report shows where those trials came from
+    from analysis.data import load_results
+    from analysis.sections import Options, overview
+
+    sec = overview(load_results([exp]), Options(n_resamples=100))
+    [line] = [t for t in sec.text if "--warm-start" in t]
+    assert "trials #0, #1 were enqueued from" in line and src in line
+    assert list(sec.tables["warm_start"]["trials"]) == [2]
+
+
+def test_report_recommends_the_best_warm_start_per_task() -> None:
+    """From the agreement section's pairwise tau: the most similar task, only when tau > 0."""
+    import pandas as pd
+
+    from analysis import warm as report_warm
+
+    tau = pd.DataFrame([("a", "b", 3, 1.0, 0.1), ("a", "c", 3, -1 / 3, 0.6),
+                        ("b", "c", 3, -1.0, 0.1), ("a", "d", 2, float("nan"), float("nan"))],
+                       columns=["task_a", "task_b", "n_common", "tau", "p"])  # fmt: skip
+    adv = report_warm.advice(tau, ["a", "b", "c", "d"]).set_index("task")
+    assert adv.loc["a", "best_source"] == "b" and adv.loc["b", "best_source"] == "a"
+    assert adv.loc["c", "best_source"] == "a" and not adv.loc["c", "recommended"]
+    assert not isinstance(adv.loc["d", "best_source"], str)
+    lines = report_warm.advice_lines(adv.reset_index())
+    assert lines[0].startswith("a: the best warm start would have been b (tau = 1")
+    assert "start its search cold" in lines[2] and "no warm-start source" in lines[3]
