@@ -307,6 +307,13 @@ def prior_trials(
     order = list(order if order is not None else source.told_order())
     maximize = space.mode == "max"
     q = quantiles(len(order))
+    # tied trials (same status, epochs and value: e.g. several at accuracy 1.0) share their mean
+    ties = [(t.status, t.epochs if t.status == "PRUNED" else 0, t.value) for t in order]
+    start = 0
+    for i in range(1, len(order) + 1):
+        if i == len(order) or ties[i] != ties[start]:
+            q[start:i] = q[start:i].mean()
+            start = i
     made: list[FrozenTrial] = []
     for t, qi in zip(order, q, strict=True):
         params, dists, _ = project(space, t)
