@@ -189,7 +189,8 @@ def test_warm_started_search_runs_the_source_top_k_first(
     space.write_text(SPACE)
     res = tmp_path / "results"
     base = ["--task", "deepfake", "--space", str(space), "--data", str(demo_data),
-            "--results", str(res), "--name", "w", "--max-concurrent", "1", "--no-dashboard"]
+            "--results", str(res), "--name", "w", "--max-concurrent", "1",
+            "--no-dashboard"]  # fmt: skip
     code, out, err = _run(capsys, *base, "--warm-start", str(SOURCE), "--warm-start-k", "2")
     assert code == 0, out[-3000:] + err[-3000:]
     exp = res / "deepfake" / "w"
