@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=5, help="--warm-start-k (default: 5)")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--top", type=float, default=0.05)
+    p.add_argument("--grace-period", type=int, help="override ASHA's grace period")
+    p.add_argument("--reduction-factor", type=int, help="override ASHA's reduction factor")
     p.add_argument("--out", default="results/bench")
     args = p.parse_args(argv)
     t0 = time.time()
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     cold: dict[str, float] = {}
     for tgt, table in tables.items():
-        settings = replay.settings_for(Path(table.path), _no_flags())
+        settings = replay.settings_for(Path(table.path), _no_flags(args))
         traces = replay.replay(table, [args.searcher], args.seeds, args.concurrency, args.top,
                                settings)  # fmt: skip
         cold[tgt] = median_reach(traces, table.grid_epochs)
@@ -102,9 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _no_flags() -> argparse.Namespace:
-    return argparse.Namespace(space=None, n_startup_trials=None, grace_period=None,
-                              reduction_factor=None)  # fmt: skip
+def _no_flags(args: argparse.Namespace | None = None) -> argparse.Namespace:
+    return argparse.Namespace(space=None, n_startup_trials=None,
+                              grace_period=getattr(args, "grace_period", None),
+                              reduction_factor=getattr(args, "reduction_factor", None))  # fmt: skip
 
 
 if __name__ == "__main__":
