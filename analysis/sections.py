@@ -106,6 +106,12 @@ def overview(res: Results, opt: Options) -> Section:
     )
     s.tables["status_counts"] = counts
     s.tables["tasks"] = tables.task_metrics(res)
+    from analysis import warm
+
+    origin = warm.provenance(res.trials)  # search.run --warm-start: which trials came from where
+    if not origin.empty:
+        s.tables["warm_start"] = origin
+        s.text.extend(warm.provenance_lines(origin))
     s.notes.extend(res.notes)
     return s
 
@@ -269,6 +275,12 @@ def agreement(res: Results, opt: Options) -> Section:
             )
     else:
         s.notes.append("No pair of tasks shares 3 or more backbones: pairwise tau left out.")
+    from analysis import warm
+
+    advice = warm.advice(tau, list(m.index))  # which other task to warm-start each one from
+    s.tables["warm_start_advice"] = advice
+    s.data["warm_start_advice"] = advice
+    s.headed["Best warm start per task"] = warm.advice_lines(advice)
     return s
 
 

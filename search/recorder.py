@@ -427,6 +427,7 @@ class Recorder(Callback):
             "session": int(meta.get("session", 0)),
             "objectives": json.dumps(self.objectives),  # a str keeps the objectives' order
             "objective_values": None if status == "FAIL" else [_num(v) for v in told],
+            "warm_start_from": meta.get("warm_start_from"),
             # what the trial was scored on, as the trial itself reported it (lssat.train)
             **{k: last.get(k) for k in ("dataset", "dataset_hash", "val_set", "val_is_test")},
             **row_columns(live.config, meta.get("weights") or {}),

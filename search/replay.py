@@ -294,11 +294,14 @@ def simulate(
     top: float,
     settings: Settings | None = None,
     order: Sequence[Mapping[str, Any]] = (),
+    prior: Sequence[Any] = (),
 ) -> Trace:
     """Replay one search until it has spent the grid's epochs (see the module docstring).
 
     ``order``: configurations enqueued first (Optuna ``enqueue_trial``), e.g. a fixed
-    proposal order for a test; the sampler proposes the rest."""
+    proposal order for a test or a warm start's top-k; the sampler proposes the rest.
+    ``prior``: a warm start's sampler-side observations (``search.warm.PriorSampler``, as
+    ``search.run --warm-start`` uses them; TPE only)."""
     import optuna
     from optuna.trial import TrialState
     from ray.tune.schedulers import TrialScheduler
@@ -309,8 +312,10 @@ def simulate(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        from search.warm import wrap
+
         study = optuna.create_study(
-            sampler=_sampler(searcher, seed, settings),
+            sampler=wrap(_sampler(searcher, seed, settings), prior),
             direction="maximize" if table.mode == "max" else "minimize",
         )
     for params in order:
@@ -413,13 +418,45 @@ def replay(
     concurrency: int,
     top: float,
     settings: Settings | None = None,
+    warm: Any = None,
 ) -> list[Trace]:
-    """Every searcher x seed (seeds 0..seeds-1)."""
+    """Every searcher x seed (seeds 0..seeds-1); ``warm``: a ``search.warm.WarmPlan`` (its
+    top-k enqueued first, its prior given to TPE), as :func:`warm_plan` makes it."""
+    order, prior = (warm.enqueue, warm.prior) if warm is not None else ((), ())
     return [
-        simulate(table, s, seed, concurrency, top, settings)
+        simulate(table, s, seed, concurrency, top, settings, order=order, prior=prior)
         for s in searchers
         for seed in range(seeds)
     ]
+
+
+def warm_plan(table: Table, source: Table, k: int) -> Any:
+    """``search.run --warm-start``'s plan with another recorded table as the source: its
+    configurations ranked by their recorded final values, projected onto ``table``'s space."""
+    from search import warm
+
+    trials = [
+        warm.SourceTrial(dict(c.params), {}, "FAIL" if c.failed else "COMPLETE",
+                         c.final if math.isfinite(c.final) else None, len(c.values), i)
+        for i, c in enumerate(source.configs.values())
+    ]  # fmt: skip
+    src = warm.Source(source.path, source.task, source.metric, source.mode, trials)
+    return warm.plan(table.space, src, k)
+
+
+def tables_tau(a: Table, b: Table) -> float:
+    """Kendall's tau-b between two tables' rankings of their shared configurations (final
+    values; ``analysis.stats.pairwise_kendall``, each table's direction applied)."""
+    from analysis.stats import pairwise_kendall
+
+    fa, fb = a.finals(), b.finals()
+    shared = sorted(set(fa) & set(fb))
+    matrix = pd.DataFrame(
+        [[a.sign() * fa[k] for k in shared], [b.sign() * fb[k] for k in shared]],
+        index=["a", "b"],
+        columns=shared,
+    )
+    return float(pairwise_kendall(matrix)["tau"].iloc[0])
 
 
 def runs_frame(table: Table, traces: Sequence[Trace]) -> pd.DataFrame:
@@ -570,6 +607,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-startup-trials", type=int, help="override TPE's n_startup_trials")
     p.add_argument("--grace-period", type=int, help="override ASHA's grace period")
     p.add_argument("--reduction-factor", type=int, help="override ASHA's reduction factor")
+    p.add_argument(
+        "--warm-start",
+        metavar="OTHER_TABLE",
+        help="warm-start every replayed search from another recorded table (its top "
+        "--warm-start-k configurations first, its values as TPE's prior), as search.run "
+        "--warm-start does",
+    )
+    p.add_argument(
+        "--warm-start-k", type=int, help="configurations enqueued from --warm-start (default: 5)"
+    )
     p.add_argument("--out", help="output folder (default: EXPERIMENT/replay)")
     return p
 
@@ -619,6 +666,9 @@ def check_args(args: argparse.Namespace) -> list[str]:
             raise ConfigError(f"{flag} is {value}; it must be at least {low}")
     if not (math.isfinite(args.top) and 0 < args.top <= 1):
         raise ConfigError(f"--top is {args.top}; it must be a fraction in (0, 1]")
+    from search.warm import check_k
+
+    check_k(getattr(args, "warm_start_k", None), getattr(args, "warm_start", None) is not None)
     return list(dict.fromkeys(names))
 
 
@@ -627,7 +677,20 @@ def run(args: argparse.Namespace) -> int:
     exp = Path(args.experiment)
     table = load_table(exp)
     settings = settings_for(exp, args)
-    out = Path(args.out) if args.out else exp / "replay"
+    warm = None
+    if getattr(args, "warm_start", None):
+        from search.warm import check_k
+
+        k = check_k(args.warm_start_k, True)
+        source = load_table(args.warm_start)
+        warm = warm_plan(table, source, k)
+        print(
+            f"warm start from {args.warm_start}: {len(warm.enqueue)} of its top {k} "
+            f"configurations first, {len(warm.prior)} prior observations for TPE; "
+            f"Kendall's tau between the tables = {tables_tau(table, source):.3f}",
+            flush=True,
+        )
+    out = Path(args.out) if args.out else exp / ("replay-warm" if warm else "replay")
     out.mkdir(parents=True, exist_ok=True)
     print(
         f"replay {exp}: {len(table.configs)} configurations x {table.epochs} epochs "
@@ -637,7 +700,7 @@ def run(args: argparse.Namespace) -> int:
         f"TPE {settings.sampler or 'defaults'}, ASHA {asha_settings(table, settings)}",
         flush=True,
     )
-    traces = replay(table, searchers, args.seeds, args.concurrency, args.top, settings)
+    traces = replay(table, searchers, args.seeds, args.concurrency, args.top, settings, warm)
     runs = runs_frame(table, traces)
     summary = summary_frame(table, runs, args.top, args.concurrency)
     curves = curves_frame(table, traces)

@@ -194,6 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: $LSSAT_WEIGHTS, else timm downloads them; fill it with "
         "`python -m search.weights fetch`)",
     )
+    p.add_argument(
+        "--warm-start",
+        metavar="EXPERIMENT_DIR",
+        help="start from another search's results (another task, or another dataset of this "
+        "one): its top configurations run first and TPE uses its trials as prior observations "
+        "(see docs/search.md, Warm start)",
+    )
+    p.add_argument(
+        "--warm-start-k",
+        type=int,
+        help="configurations of --warm-start to enqueue first (default: 5)",
+    )
     p.add_argument("--verbose", action="store_true", help="show Ray's and the workers' logs")
     return p
 
@@ -240,6 +252,9 @@ def check_args(args: argparse.Namespace) -> None:
         )
     if args.seed < 0:
         _fail(f"--seed is {args.seed}; it must be 0 or more")
+    from search.warm import check_k
+
+    check_k(getattr(args, "warm_start_k", None), getattr(args, "warm_start", None) is not None)
     if args.name is not None and not NAME_RE.match(args.name):
         _fail(f"--name is {args.name!r}; use letters, digits, '.', '_' and '-' only")
     if args.address is not None and not args.address.strip():
@@ -471,7 +486,9 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         getattr(args, "allow_test_selection", False) or settings.get("allow_test_selection")
     )
     check_protocol(data, allow, final_wanted(args, space) is not None)
+    warm = _warm_plan(args, space, budget, settings if resume else None)
     return {
+        "warm": warm,
         "space": space,
         "space_path": space_path,
         "name": name,
@@ -485,6 +502,53 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         "settings": settings,
         "allow_test_selection": allow,
     }
+
+
+def _warm_plan(
+    args: argparse.Namespace, space: Any, budget: int, settings: dict[str, Any] | None
+) -> Any:
+    """The warm start (:mod:`search.warm`) of a new search, or the prior of a resumed one
+    (nothing is enqueued again on --resume); None without one."""
+    from search.warm import check_k, plan, read_source
+
+    given = getattr(args, "warm_start", None)
+    if settings is not None:  # resume: the saved source, if any, only as TPE's prior
+        saved = (settings.get("warm_start") or {}).get("from")
+        if given is not None and (saved is None or Path(given).resolve() != Path(saved)):
+            _fail(
+                f"--warm-start is {given}, but this search started "
+                + (f"from {saved}" if saved else "without one")
+                + "; it cannot change on --resume"
+            )
+        if saved is None:
+            return None
+        try:
+            warm = plan(space, read_source(saved), 0)
+        except LssatError as exc:
+            print(f"note: no TPE prior on this resume: {exc}", flush=True)
+            return None
+        warm.enqueue, warm.skipped = [], []
+        return warm
+    if given is None:
+        return None
+    if space.sampler_name == "grid":
+        _fail(
+            f"--warm-start cannot be combined with sampler grid in {space.path} (the grid "
+            "trains every configuration once)"
+        )
+    k = check_k(getattr(args, "warm_start_k", None), True)
+    room = max(0, budget - len(space.enqueue))
+    warm = plan(space, read_source(given), min(k, room))
+    for line in warm.describe(k):
+        print(line, flush=True)
+    if k > room:
+        print(f"note: --warm-start-k {k} lowered to {room}: the trial budget is {budget}")
+    if space.sampler_name != "tpe":
+        print(f"note: sampler {space.sampler_name} uses no prior observations", flush=True)
+    elif space.multi_objective:
+        print("note: a multi-objective study runs the enqueued configurations but uses no "
+              "prior observations (they carry one value each)", flush=True)
+    return warm
 
 
 def _resume_storage(args: argparse.Namespace, exp_dir: Path, saved: str | None) -> str | None:
@@ -603,6 +667,8 @@ def run(args: argparse.Namespace) -> int:
         sampler_opts=space.sampler_kwargs(),
         metric=space.metric,
         objectives=dict(space.objectives),
+        # a multi-objective study gets the enqueued configurations but no single-value prior
+        prior=ctx["warm"].prior if ctx["warm"] and not space.multi_objective else [],
     )
     if ctx["resume"]:
         state = reconcile(ref)
@@ -643,6 +709,11 @@ def run(args: argparse.Namespace) -> int:
             exp_dir.mkdir(parents=True, exist_ok=True)
             for params in space.enqueue:
                 ref.study.enqueue_trial(params, skip_if_exists=True)
+            if ctx["warm"]:  # after the space's own enqueue; never again on --resume
+                from search.warm import ATTR_WARM
+
+                for params in ctx["warm"].enqueue:
+                    ref.study.enqueue_trial(params, user_attrs={ATTR_WARM: ctx["warm"].source})
             space.dump(exp_dir / "space.yaml")
         demo_data = (
             ctx["settings"].get("demo_data")
@@ -680,6 +751,7 @@ def run(args: argparse.Namespace) -> int:
                 "workers_per_trial": args.workers_per_trial,
                 "allow_test_selection": ctx["allow_test_selection"],
                 "weights_dir": str(ctx["weights"][0]) if ctx["weights"][0] else None,
+                "warm_start": _warm_settings(ctx),
                 "sessions": ctx["sessions"] + [session_info],
             },
         )
@@ -702,6 +774,22 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
     return code
+
+
+def _warm_settings(ctx: dict[str, Any]) -> dict[str, Any] | None:
+    """``search.json``'s record of the warm start (kept as first written on --resume)."""
+    if ctx["resume"]:
+        return ctx["settings"].get("warm_start")
+    warm = ctx["warm"]
+    if warm is None:
+        return None
+    return {
+        "from": warm.source,
+        "enqueued": warm.enqueue,
+        "skipped": warm.skipped,
+        "prior_trials": len(warm.prior),
+        "shared": warm.shared,
+    }
 
 
 def _dry_run(args: argparse.Namespace, ctx: dict[str, Any]) -> int:

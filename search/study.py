@@ -224,6 +224,7 @@ class StudyRef:
     metric: str | None = None  # the objective's name, shown by optuna-dashboard
     # {name: max|min} of a multi-objective study, in order (search.objectives); {}: one metric
     objectives: dict[str, str] = field(default_factory=dict)
+    prior: list[FrozenTrial] = field(default_factory=list)  # warm start: see search.warm
 
     def __post_init__(self) -> None:
         self._study: optuna.Study | None = None
@@ -257,6 +258,10 @@ class StudyRef:
         if self._study is None:
             sampler = make_sampler(self.sampler_seed, **self.sampler_opts)
             dirs = list(self.objectives.values()) if self.multi_objective else [self.direction]
+            if self.prior:  # sampler-side observations only, never added to the study
+                from search.warm import wrap
+
+                sampler = wrap(sampler, self.prior)
             self._study = optuna.create_study(
                 storage=self.storage,
                 study_name=self.name,
@@ -382,6 +387,7 @@ class Pending:
     checkpoint: str | None = None  # last surviving checkpoint directory
     checkpoint_epoch: int = 0
     distributions: dict[str, Any] = field(default_factory=dict)  # see distributions_json
+    warm_start_from: str | None = None  # enqueued from that experiment (search.warm)
 
 
 def distributions_json(dists: Mapping[str, Any]) -> dict[str, Any]:
@@ -467,7 +473,8 @@ def reconcile(ref: StudyRef) -> Reconciled:
             tid = t.user_attrs.get(ATTR_TRIAL_ID)
             ckpt, epoch = last_checkpoint(exp_dir, tid)
             dists = distributions_json(t.distributions)
-            pending.append(Pending(t.number, tid, dict(t.params), ckpt, epoch, dists))
+            warm = t.user_attrs.get("warm_start_from")
+            pending.append(Pending(t.number, tid, dict(t.params), ckpt, epoch, dists, warm))
     return Reconciled(finished, pending, repaired, waiting)
 
 

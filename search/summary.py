@@ -71,7 +71,10 @@ def summarise(exp_dir: Path, ref: StudyRef, budget: int, elapsed: float) -> int:
     for line in front_lines(trials):  # a multi-objective search: its Pareto front
         print(line)
     from search.final import summary_lines
+    from search.warm import summary_lines as warm_lines
 
+    for line in warm_lines(exp_dir, trials):  # --warm-start provenance, when there was one
+        print(line)
     for line in summary_lines(exp_dir):  # the held-out stage, when it ran
         print(line)
     if "val_is_test" in trials and trials["val_is_test"].fillna(False).astype(bool).any():
