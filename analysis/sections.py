@@ -106,6 +106,12 @@ def overview(res: Results, opt: Options) -> Section:
     )
     s.tables["status_counts"] = counts
     s.tables["tasks"] = tables.task_metrics(res)
+    from analysis import warm
+
+    origin = warm.provenance(res.trials)  # search.run --warm-start: which trials came from where
+    if not origin.empty:
+        s.tables["warm_start"] = origin
+        s.text.extend(warm.provenance_lines(origin))
     s.notes.extend(res.notes)
     return s
 
@@ -269,6 +275,12 @@ def agreement(res: Results, opt: Options) -> Section:
             )
     else:
         s.notes.append("No pair of tasks shares 3 or more backbones: pairwise tau left out.")
+    from analysis import warm
+
+    advice = warm.advice(tau, list(m.index))  # which other task to warm-start each one from
+    s.tables["warm_start_advice"] = advice
+    s.data["warm_start_advice"] = advice
+    s.headed["Best warm start per task"] = warm.advice_lines(advice)
     return s
 
 
@@ -481,6 +493,13 @@ def effects_section(res: Results, opt: Options) -> Section:
 # --------------------------------------------------------------------------- 7. cost
 def cost_section(res: Results, opt: Options) -> Section:
     s = Section("cost", "7. Cost: value against size, compute and throughput")
+    from analysis.fronts import front_plot, searched_fronts
+
+    searched, reading, fig_data = searched_fronts(res.trials)
+    if not searched.empty:  # multi-objective studies: the front of what they searched
+        s.headed["Searched objectives (multi-objective studies)"] = reading
+        s.tables["searched_fronts"] = searched
+        s.figures["searched_fronts"] = front_plot(fig_data)
     fronts = tables.cost_fronts(res)
     if fronts.empty:
         s.notes.append("No trial records params_count, gflops or samples_per_s: cost left out.")

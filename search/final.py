@@ -132,6 +132,14 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
             "continue or extend it"
         )
     space = load_space(exp_dir / "space.yaml", settings["task"])
+    front = bool(getattr(args, "front", False) or (saved or {}).get("front"))
+    if front and args.top_k is not None:
+        raise ConfigError("--front and --top-k exclude each other: the front is its own set")
+    if front and not space.multi_objective:
+        raise ConfigError(
+            f"--front needs a multi-objective search, but {exp_dir} optimised one metric "
+            f"({space.metric}); use --top-k"
+        )
     top_k = args.top_k or (saved or {}).get("top_k") or space.final.get("top_k", DEFAULT_TOP_K)
     n_seeds = args.seeds or (saved or {}).get("seeds") or space.final.get("seeds", DEFAULT_SEEDS)
     for flag, value in (("--top-k", top_k), ("--seeds", n_seeds)):
@@ -161,7 +169,13 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     trials = results.read_trials(exp_dir)
     if trials.empty or not (trials["status"] == "COMPLETE").any():
         raise DataError(f"experiment {exp_dir} has no COMPLETE trial to retrain")
-    top, note = select(trials, settings.get("mode", space.mode), top_k)
+    if front:  # every COMPLETE trial on the Pareto front, best first objective first
+        from search.pareto import front as pareto_front
+
+        top, note = pareto_front(trials)[1], None  # type: ignore[index]
+        top_k = len(top)
+    else:
+        top, note = select(trials, settings.get("mode", space.mode), top_k)
     seeds = final_seeds(int(settings.get("seed", 0)), n_seeds)
     runs = []
     for rank, (_, row) in enumerate(top.iterrows(), start=1):
@@ -175,7 +189,7 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "exp_dir": exp_dir, "settings": settings, "space": space, "task": task, "data": data,
         "classes": classes, "meta": meta, "sets": sets, "runs": runs, "todo": todo,
-        "top_k": top_k, "seeds": n_seeds, "note": note,
+        "top_k": top_k, "seeds": n_seeds, "note": note, "front": front,
         "saved": saved or {"sessions": 0},
     }  # fmt: skip
 
@@ -251,6 +265,7 @@ def run_stage(ray: Any, ctx: dict[str, Any], args: argparse.Namespace) -> None:
     session = int(ctx["saved"].get("sessions", 0))
     saved = {
         "top_k": ctx["top_k"], "seeds": ctx["seeds"], "sessions": session + 1,
+        "front": bool(ctx.get("front")),
         "eval_data": {s.name: s.describe() for s in ctx["sets"] if s.name != "test"},
         "runs": [r.run_id for r in ctx["runs"]],
     }  # fmt: skip
@@ -273,7 +288,8 @@ def run_stage(ray: Any, ctx: dict[str, Any], args: argparse.Namespace) -> None:
 
     shape = cluster_shape(ray, joined=args.address is not None)
     concurrent = _concurrency(shape, res, args.address is None)
-    print(f"final stage: {len(runs)} runs ({ctx['top_k']} configurations x {ctx['seeds']} "
+    which = "the Pareto front's " if ctx.get("front") else ""
+    print(f"final stage: {len(runs)} runs ({which}{ctx['top_k']} configurations x {ctx['seeds']} "
           f"seeds, {len(ctx['runs']) - len(runs)} already done), {concurrent} at a time, "
           f"{len(ctx['sets'])} held-out sets: {', '.join(s.name for s in ctx['sets'])}",
           flush=True)  # fmt: skip
@@ -374,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
                    f"{DEFAULT_TOP_K}, or the space's final.top_k)")  # fmt: skip
     p.add_argument("--seeds", type=int, help=f"seeds per configuration (default {DEFAULT_SEEDS}, "
                    "or the space's final.seeds)")  # fmt: skip
+    p.add_argument("--front", action="store_true",
+                   help="retrain every COMPLETE trial on the Pareto front of a multi-objective "
+                   "search (instead of the top-k by the first objective)")  # fmt: skip
     p.add_argument("--eval-data", action="append", metavar="NAME=PREPARED_DIR",
                    help="an extra held-out set (cross-dataset); repeat for several")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue or extend an earlier run")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import json
 import math
 import os
 import shutil
@@ -41,6 +42,7 @@ from ray.tune.result import AUTO_RESULT_KEYS, DEBUG_METRICS
 from lssat.errors import causes
 from search import results
 from search.epoch_writer import EpochWriter
+from search.objectives import values_from_epoch
 from search.searcher import CONFIG_KEY, META_KEY
 from search.study import StudyRef, outcome_attrs
 from search.tensorboard import write_trial_hparams
@@ -199,10 +201,13 @@ class Recorder(Callback):
         finished_before: int,
         provenance: Mapping[str, Any],
         keep_checkpoints: bool = False,
+        objectives: Mapping[str, str] | None = None,
     ):
         self.exp_dir = Path(exp_dir)
         self.task, self.experiment = task, experiment
         self.metric, self.mode = metric, mode
+        # {name: max|min}, the first is metric/mode (search.objectives)
+        self.objectives = dict(objectives or {metric: mode})
         self.ref = ref
         self.budget = budget
         self.finished = finished_before
@@ -395,6 +400,13 @@ class Recorder(Callback):
                 f"at the last epoch; reported: {', '.join(reported) or 'nothing'}"
             )
         last = live.rows[-1] if live.rows else {}
+        told = values_from_epoch(self.objectives, last)
+        told[0] = final  # the first objective is the metric
+        if status == "COMPLETE" and not all(math.isfinite(v) for v in told):
+            status, reason = "FAIL", "error"
+            bad = next(n for n, v in zip(self.objectives, told, strict=True)
+                       if not math.isfinite(v))  # fmt: skip
+            error = f"objective {bad!r} is NaN or missing at the last epoch"
         speeds = [
             r["samples_per_s"] for r in live.rows if isinstance(r.get("samples_per_s"), int | float)
         ]
@@ -430,6 +442,9 @@ class Recorder(Callback):
             "params": meta.get("params", {}),
             "param_distributions": meta.get("distributions", {}),
             "session": int(meta.get("session", 0)),
+            "objectives": json.dumps(self.objectives),  # a str keeps the objectives' order
+            "objective_values": None if status == "FAIL" else [_num(v) for v in told],
+            "warm_start_from": meta.get("warm_start_from"),
             # what the trial was scored on, as the trial itself reported it (lssat.train)
             **{k: last.get(k) for k in ("dataset", "dataset_hash", "val_set", "val_is_test")},
             **row_columns(live.config, meta.get("weights") or {}),
@@ -456,8 +471,13 @@ class Recorder(Callback):
         # the learning curve goes to Optuna now, from the final rows, so a trial re-run after a
         # crash never leaves stale steps behind (PRUNED takes the last step's value); one
         # journal append carries it with the attributes, then the verdict
-        steps = [(e, v) for v, e in values]
-        self.ref.tell(live.number, status, row["final_value"], outcome_attrs(row), steps=steps)
+        self.ref.tell(
+            live.number,
+            status,
+            told if self.ref.multi_objective else row["final_value"],
+            outcome_attrs(row),
+            steps=[(e, v) for v, e in values],
+        )
         if not self.keep_checkpoints and trial.path:
             for r in live.rows:
                 if r.get("checkpoint"):
@@ -469,8 +489,11 @@ class Recorder(Callback):
         self.finished += 1
         if status == "COMPLETE" and (self.best is None or self._better(final, self.best[0])):
             self.best = (final, live.number)
+        others = "".join(
+            f", {n} {_fmt(v)}" for n, v in list(zip(self.objectives, told, strict=True))[1:]
+        )
         what = {
-            "COMPLETE": f"{self.metric} {_fmt(final)}",
+            "COMPLETE": f"{self.metric} {_fmt(final)}{others}",
             "PRUNED": f"stopped early, {self.metric} {_fmt(final)}",
             "FAIL": f"{reason}: {error}",
         }[status]
@@ -502,6 +525,10 @@ def _full_config(config: Mapping[str, Any]) -> dict[str, Any]:
         return TrialConfig.from_dict(dict(config)).to_dict()
     except Exception:  # an invalid sampled config failed the trial: keep what was asked
         return dict(config)
+
+
+def _num(v: float) -> float | None:
+    return v if math.isfinite(v) else None
 
 
 def _present(v: Any) -> bool:

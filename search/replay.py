@@ -51,7 +51,6 @@ SEARCHERS = ("random", "random_asha", "tpe", "tpe_asha")
 FRACTIONS = (0.05, 0.1, 0.25)  # regret at 1/20, 1/10, 1/4 of the grid's cost
 NEVER = 1e300  # stands for +inf inside percentiles
 CURVE_POINTS = 101  # regret-vs-cost samples in replay_curves.csv
-ASHA_DEFAULTS = {"grace_period": 1, "reduction_factor": 3}  # search.run's own defaults
 
 
 # ------------------------------------------------------------------------------ the table
@@ -252,7 +251,8 @@ class Settings:
     """The sampler's and ASHA's settings (the space's, unless overridden)."""
 
     sampler: dict[str, int] = field(default_factory=dict)  # n_startup_trials, n_ei_candidates
-    scheduler: dict[str, int] = field(default_factory=lambda: dict(ASHA_DEFAULTS))
+    # grace_period or grace_fraction, reduction_factor; unset: search.run's defaults
+    scheduler: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -294,11 +294,14 @@ def simulate(
     top: float,
     settings: Settings | None = None,
     order: Sequence[Mapping[str, Any]] = (),
+    prior: Sequence[Any] = (),
 ) -> Trace:
     """Replay one search until it has spent the grid's epochs (see the module docstring).
 
     ``order``: configurations enqueued first (Optuna ``enqueue_trial``), e.g. a fixed
-    proposal order for a test; the sampler proposes the rest."""
+    proposal order for a test or a warm start's top-k; the sampler proposes the rest.
+    ``prior``: a warm start's sampler-side observations (``search.warm.PriorSampler``, as
+    ``search.run --warm-start`` uses them; TPE only)."""
     import optuna
     from optuna.trial import TrialState
     from ray.tune.schedulers import TrialScheduler
@@ -309,8 +312,10 @@ def simulate(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        from search.warm import wrap
+
         study = optuna.create_study(
-            sampler=_sampler(searcher, seed, settings),
+            sampler=wrap(_sampler(searcher, seed, settings), prior),
             direction="maximize" if table.mode == "max" else "minimize",
         )
     for params in order:
@@ -413,13 +418,45 @@ def replay(
     concurrency: int,
     top: float,
     settings: Settings | None = None,
+    warm: Any = None,
 ) -> list[Trace]:
-    """Every searcher x seed (seeds 0..seeds-1)."""
+    """Every searcher x seed (seeds 0..seeds-1); ``warm``: a ``search.warm.WarmPlan`` (its
+    top-k enqueued first, its prior given to TPE), as :func:`warm_plan` makes it."""
+    order, prior = (warm.enqueue, warm.prior) if warm is not None else ((), ())
     return [
-        simulate(table, s, seed, concurrency, top, settings)
+        simulate(table, s, seed, concurrency, top, settings, order=order, prior=prior)
         for s in searchers
         for seed in range(seeds)
     ]
+
+
+def warm_plan(table: Table, source: Table, k: int) -> Any:
+    """``search.run --warm-start``'s plan with another recorded table as the source: its
+    configurations ranked by their recorded final values, projected onto ``table``'s space."""
+    from search import warm
+
+    trials = [
+        warm.SourceTrial(dict(c.params), {}, "FAIL" if c.failed else "COMPLETE",
+                         c.final if math.isfinite(c.final) else None, len(c.values), i)
+        for i, c in enumerate(source.configs.values())
+    ]  # fmt: skip
+    src = warm.Source(source.path, source.task, source.metric, source.mode, trials)
+    return warm.plan(table.space, src, k)
+
+
+def tables_tau(a: Table, b: Table) -> float:
+    """Kendall's tau-b between two tables' rankings of their shared configurations (final
+    values; ``analysis.stats.pairwise_kendall``, each table's direction applied)."""
+    from analysis.stats import pairwise_kendall
+
+    fa, fb = a.finals(), b.finals()
+    shared = sorted(set(fa) & set(fb))
+    matrix = pd.DataFrame(
+        [[a.sign() * fa[k] for k in shared], [b.sign() * fb[k] for k in shared]],
+        index=["a", "b"],
+        columns=shared,
+    )
+    return float(pairwise_kendall(matrix)["tau"].iloc[0])
 
 
 def runs_frame(table: Table, traces: Sequence[Trace]) -> pd.DataFrame:
@@ -570,8 +607,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-startup-trials", type=int, help="override TPE's n_startup_trials")
     p.add_argument("--grace-period", type=int, help="override ASHA's grace period")
     p.add_argument("--reduction-factor", type=int, help="override ASHA's reduction factor")
+    p.add_argument(
+        "--warm-start",
+        metavar="OTHER_TABLE",
+        help="warm-start every replayed search from another recorded table (its top "
+        "--warm-start-k configurations first, its values as TPE's prior), as search.run "
+        "--warm-start does",
+    )
+    p.add_argument(
+        "--warm-start-k", type=int, help="configurations enqueued from --warm-start (default: 5)"
+    )
     p.add_argument("--out", help="output folder (default: EXPERIMENT/replay)")
     return p
+
+
+def asha_settings(table: Table, settings: Settings) -> dict[str, int]:
+    """The grace period and reduction factor ASHA runs with on this table (search.run's rule)."""
+    from search.run import _asha_settings
+
+    spec = SimpleNamespace(epochs=table.epochs, scheduler=settings.scheduler)
+    grace, rf = _asha_settings(argparse.Namespace(), spec)
+    return {"grace_period": min(grace, table.epochs), "reduction_factor": rf}
 
 
 def settings_for(exp: Path, args: argparse.Namespace) -> Settings:
@@ -580,10 +636,11 @@ def settings_for(exp: Path, args: argparse.Namespace) -> Settings:
 
     src = load_space(args.space) if args.space else load_space(exp / "space.yaml")
     sampler = {k: v for k, v in src.sampler.items() if k != "name"}
-    scheduler = {**ASHA_DEFAULTS, **{k: v for k, v in src.scheduler.items() if k != "name"}}
+    scheduler = {k: v for k, v in src.scheduler.items() if k != "name"}
     if args.n_startup_trials is not None:
         sampler["n_startup_trials"] = args.n_startup_trials
     if args.grace_period is not None:
+        scheduler.pop("grace_fraction", None)
         scheduler["grace_period"] = args.grace_period
     if args.reduction_factor is not None:
         scheduler["reduction_factor"] = args.reduction_factor
@@ -609,6 +666,9 @@ def check_args(args: argparse.Namespace) -> list[str]:
             raise ConfigError(f"{flag} is {value}; it must be at least {low}")
     if not (math.isfinite(args.top) and 0 < args.top <= 1):
         raise ConfigError(f"--top is {args.top}; it must be a fraction in (0, 1]")
+    from search.warm import check_k
+
+    check_k(getattr(args, "warm_start_k", None), getattr(args, "warm_start", None) is not None)
     return list(dict.fromkeys(names))
 
 
@@ -617,17 +677,30 @@ def run(args: argparse.Namespace) -> int:
     exp = Path(args.experiment)
     table = load_table(exp)
     settings = settings_for(exp, args)
-    out = Path(args.out) if args.out else exp / "replay"
+    warm = None
+    if getattr(args, "warm_start", None):
+        from search.warm import check_k
+
+        k = check_k(args.warm_start_k, True)
+        source = load_table(args.warm_start)
+        warm = warm_plan(table, source, k)
+        print(
+            f"warm start from {args.warm_start}: {len(warm.enqueue)} of its top {k} "
+            f"configurations first, {len(warm.prior)} prior observations for TPE; "
+            f"Kendall's tau between the tables = {tables_tau(table, source):.3f}",
+            flush=True,
+        )
+    out = Path(args.out) if args.out else exp / ("replay-warm" if warm else "replay")
     out.mkdir(parents=True, exist_ok=True)
     print(
         f"replay {exp}: {len(table.configs)} configurations x {table.epochs} epochs "
         f"({table.grid_epochs} epochs, {table.grid_seconds / 3600:.3f} h recorded), "
         f"{table.metric} ({table.mode}); top {args.top * 100:g} % = "
         f"{len(table.top_set(args.top))} configuration(s); concurrency {args.concurrency}; "
-        f"TPE {settings.sampler or 'defaults'}, ASHA {settings.scheduler}",
+        f"TPE {settings.sampler or 'defaults'}, ASHA {asha_settings(table, settings)}",
         flush=True,
     )
-    traces = replay(table, searchers, args.seeds, args.concurrency, args.top, settings)
+    traces = replay(table, searchers, args.seeds, args.concurrency, args.top, settings, warm)
     runs = runs_frame(table, traces)
     summary = summary_frame(table, runs, args.top, args.concurrency)
     curves = curves_frame(table, traces)

@@ -95,7 +95,12 @@ TRIAL_COLUMNS: dict[str, str] = {
     "weights_sha256": "str|null: sha256 of that local weights file (null for a download or "
     "from scratch)",
     "attempts": "int: runs it took to finish the trial (1 + retries after node failures)",
-    "warm_start_from": "str|null: experiment whose trials warm-started this study",
+    "warm_start_from": "str|null: the experiment folder this trial's configuration was "
+    "enqueued from (--warm-start: one of its top-k), else null",
+    "objectives": "str|null: JSON {name: max|min} of the study's objectives in order (the "
+    "first is `metric`); null in rows written before multi-objective searches",
+    "objective_values": "str|null: JSON list of the trial's objective values at its last epoch, "
+    "in `objectives` order (what a COMPLETE trial told Optuna; null for a FAIL)",
 }
 EPOCH_COLUMNS: dict[str, str] = {
     "schema_version": "int: version of this schema",

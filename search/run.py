@@ -147,12 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace-period",
         type=int,
         help="ASHA: epochs every trial runs before it can be stopped (default: space "
-        "'scheduler', else 1)",
+        "'scheduler', else ceil(0.33 x epochs))",
     )
     p.add_argument(
         "--reduction-factor",
         type=int,
-        help="ASHA: keep the top 1/N at each rung (default: space, else 3)",
+        help="ASHA: keep the top 1/N at each rung (default: space, else 2)",
     )
     p.add_argument(
         "--keep-checkpoints",
@@ -177,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         "held-out test split (search.final; default: the space's final.top_k, else no final)",
     )
     p.add_argument(
+        "--final-front",
+        action="store_true",
+        help="multi-objective search: after it, retrain every configuration on the Pareto "
+        "front (search.final --front) instead of the top K",
+    )
+    p.add_argument(
         "--final-seeds",
         type=int,
         help="seeds per configuration of that final stage (default: the space's "
@@ -187,6 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of <backbone>.safetensors pretrained weights for 'pretrained: true' "
         "(default: $LSSAT_WEIGHTS, else timm downloads them; fill it with "
         "`python -m search.weights fetch`)",
+    )
+    p.add_argument(
+        "--warm-start",
+        metavar="EXPERIMENT_DIR",
+        help="start from another search's results (another task, or another dataset of this "
+        "one): its top configurations run first and TPE uses its trials as prior observations "
+        "(see docs/search.md, Warm start)",
+    )
+    p.add_argument(
+        "--warm-start-k",
+        type=int,
+        help="configurations of --warm-start to enqueue first (default: 5)",
     )
     p.add_argument("--verbose", action="store_true", help="show Ray's and the workers' logs")
     return p
@@ -234,6 +252,9 @@ def check_args(args: argparse.Namespace) -> None:
         )
     if args.seed < 0:
         _fail(f"--seed is {args.seed}; it must be 0 or more")
+    from search.warm import check_k
+
+    check_k(getattr(args, "warm_start_k", None), getattr(args, "warm_start", None) is not None)
     if args.name is not None and not NAME_RE.match(args.name):
         _fail(f"--name is {args.name!r}; use letters, digits, '.', '_' and '-' only")
     if args.address is not None and not args.address.strip():
@@ -453,11 +474,21 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         storage = args.storage
         sessions = []
         settings = {}
+    from search.objectives import check_device
+
+    check_device(space, args.gpus_per_trial, str(space_path))
+    if getattr(args, "final_front", False):
+        if getattr(args, "final_top_k", None) is not None:
+            _fail("--final-front and --final-top-k exclude each other")
+        if not space.multi_objective:
+            _fail(f"--final-front needs a multi-objective space, but {space_path} has one metric")
     allow = bool(
         getattr(args, "allow_test_selection", False) or settings.get("allow_test_selection")
     )
     check_protocol(data, allow, final_wanted(args, space) is not None)
+    warm = _warm_plan(args, space, budget, settings if resume else None)
     return {
+        "warm": warm,
         "space": space,
         "space_path": space_path,
         "name": name,
@@ -471,6 +502,53 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         "settings": settings,
         "allow_test_selection": allow,
     }
+
+
+def _warm_plan(
+    args: argparse.Namespace, space: Any, budget: int, settings: dict[str, Any] | None
+) -> Any:
+    """The warm start (:mod:`search.warm`) of a new search, or the prior of a resumed one
+    (nothing is enqueued again on --resume); None without one."""
+    from search.warm import check_k, plan, read_source
+
+    given = getattr(args, "warm_start", None)
+    if settings is not None:  # resume: the saved source, if any, only as TPE's prior
+        saved = (settings.get("warm_start") or {}).get("from")
+        if given is not None and (saved is None or Path(given).resolve() != Path(saved)):
+            _fail(
+                f"--warm-start is {given}, but this search started "
+                + (f"from {saved}" if saved else "without one")
+                + "; it cannot change on --resume"
+            )
+        if saved is None:
+            return None
+        try:
+            warm = plan(space, read_source(saved), 0)
+        except LssatError as exc:
+            print(f"note: no TPE prior on this resume: {exc}", flush=True)
+            return None
+        warm.enqueue, warm.skipped = [], []
+        return warm
+    if given is None:
+        return None
+    if space.sampler_name == "grid":
+        _fail(
+            f"--warm-start cannot be combined with sampler grid in {space.path} (the grid "
+            "trains every configuration once)"
+        )
+    k = check_k(getattr(args, "warm_start_k", None), True)
+    room = max(0, budget - len(space.enqueue))
+    warm = plan(space, read_source(given), min(k, room))
+    for line in warm.describe(k):
+        print(line, flush=True)
+    if k > room:
+        print(f"note: --warm-start-k {k} lowered to {room}: the trial budget is {budget}")
+    if space.sampler_name != "tpe":
+        print(f"note: sampler {space.sampler_name} uses no prior observations", flush=True)
+    elif space.multi_objective:
+        print("note: a multi-objective study runs the enqueued configurations but uses no "
+              "prior observations (they carry one value each)", flush=True)
+    return warm
 
 
 def _resume_storage(args: argparse.Namespace, exp_dir: Path, saved: str | None) -> str | None:
@@ -515,7 +593,10 @@ def check_protocol(data: Path, allow_test_selection: bool, final: bool) -> None:
 
 
 def final_wanted(args: argparse.Namespace, space: Any) -> tuple[int, int] | None:
-    """(top_k, seeds) of the final stage to run after the search, or None."""
+    """(top_k, seeds) of the final stage to run after the search, or None; top_k 0 = the
+    Pareto front (``--final-front``)."""
+    if getattr(args, "final_front", False):
+        return 0, int(getattr(args, "final_seeds", None) or space.final.get("seeds", 3))
     top_k = getattr(args, "final_top_k", None) or space.final.get("top_k")
     if not top_k:
         return None
@@ -528,7 +609,8 @@ def _run_final(ray: Any, args: argparse.Namespace, exp_dir: Path, want: tuple[in
     from search.results import FINAL_DIR
 
     ns = argparse.Namespace(
-        experiment=str(exp_dir), top_k=want[0], seeds=want[1], eval_data=None,
+        experiment=str(exp_dir), top_k=want[0] or None, seeds=want[1], eval_data=None,
+        front=want[0] == 0,
         resume=(exp_dir / FINAL_DIR / final.SETTINGS_FILE).is_file(), n_resamples=1000,
         max_concurrent=args.max_concurrent, max_failures=args.max_failures,
         address=args.address, verbose=args.verbose, no_dashboard=args.no_dashboard,
@@ -584,6 +666,9 @@ def run(args: argparse.Namespace) -> int:
         sampler_seed=derive_seed(seed, session),
         sampler_opts=space.sampler_kwargs(),
         metric=space.metric,
+        objectives=dict(space.objectives),
+        # a multi-objective study gets the enqueued configurations but no single-value prior
+        prior=ctx["warm"].prior if ctx["warm"] and not space.multi_objective else [],
     )
     if ctx["resume"]:
         state = reconcile(ref)
@@ -600,9 +685,15 @@ def run(args: argparse.Namespace) -> int:
                 _fail(f"study {ref.name!r} already exists at {where}; pick another --name")
     new = max(0, budget - finished - len(pending))
     num_samples = len(pending) + new
+    aim = (
+        ", ".join(f"{k} ({v})" for k, v in space.objectives.items())
+        + f"; early stopping on {space.metric}"
+        if space.multi_objective
+        else f"{space.metric} ({space.mode})"
+    )
     print(
-        f"search {args.task}/{name}: {budget} trials x {space.epochs} epochs, "
-        f"{space.metric} ({space.mode}); data {ctx['data']}",
+        f"search {args.task}/{name}: {budget} trials x {space.epochs} epochs, {aim}; "
+        f"data {ctx['data']}",
         flush=True,
     )
     print(describe(space, *ctx["weights"]), flush=True)
@@ -618,6 +709,11 @@ def run(args: argparse.Namespace) -> int:
             exp_dir.mkdir(parents=True, exist_ok=True)
             for params in space.enqueue:
                 ref.study.enqueue_trial(params, skip_if_exists=True)
+            if ctx["warm"]:  # after the space's own enqueue; never again on --resume
+                from search.warm import ATTR_WARM
+
+                for params in ctx["warm"].enqueue:
+                    ref.study.enqueue_trial(params, user_attrs={ATTR_WARM: ctx["warm"].source})
             space.dump(exp_dir / "space.yaml")
         demo_data = (
             ctx["settings"].get("demo_data")
@@ -646,6 +742,8 @@ def run(args: argparse.Namespace) -> int:
                 "seed": seed,
                 "metric": space.metric,
                 "mode": space.mode,
+                # a list keeps the objectives' order (this file is written with sorted keys)
+                "objectives": [f"{k}:{v}" for k, v in space.objectives.items()] or None,
                 "epochs": space.epochs,
                 "storage": redact_url(ctx["storage"]),  # never the password
                 "cpus_per_trial": args.cpus_per_trial,
@@ -653,6 +751,7 @@ def run(args: argparse.Namespace) -> int:
                 "workers_per_trial": args.workers_per_trial,
                 "allow_test_selection": ctx["allow_test_selection"],
                 "weights_dir": str(ctx["weights"][0]) if ctx["weights"][0] else None,
+                "warm_start": _warm_settings(ctx),
                 "sessions": ctx["sessions"] + [session_info],
             },
         )
@@ -675,6 +774,22 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
     return code
+
+
+def _warm_settings(ctx: dict[str, Any]) -> dict[str, Any] | None:
+    """``search.json``'s record of the warm start (kept as first written on --resume)."""
+    if ctx["resume"]:
+        return ctx["settings"].get("warm_start")
+    warm = ctx["warm"]
+    if warm is None:
+        return None
+    return {
+        "from": warm.source,
+        "enqueued": warm.enqueue,
+        "skipped": warm.skipped,
+        "prior_trials": len(warm.prior),
+        "shared": warm.shared,
+    }
 
 
 def _dry_run(args: argparse.Namespace, ctx: dict[str, Any]) -> int:
@@ -815,6 +930,7 @@ def _tune(
         "descriptor_backend": get_backend(),
         "weights_dir": str(ctx["weights"][0]) if ctx["weights"][0] else None,
         "weights": ctx["weights"][1],
+        "latency": "latency_ms" in space.objectives,
         **trial_fn_meta(),
     }
     searcher = OptunaAskSearcher(
@@ -838,6 +954,7 @@ def _tune(
         finished_before=finished,
         provenance={"versions": versions(), "git_commit": git_commit()},
         keep_checkpoints=args.keep_checkpoints,
+        objectives=space.objectives or None,
     )
     resources = trial_resources(args)
     workers = (
@@ -910,10 +1027,27 @@ def _why(shape: Any, args: argparse.Namespace) -> str:
     return ""
 
 
+# ASHA's defaults where neither the flags nor the space set them: tuned by replaying the
+# learning-curve tables (bench/tune_replay.py, docs/search.md "Learning-curve tables")
+GRACE_FRACTION = 0.33  # grace period = ceil(0.33 x the trial's epochs)
+REDUCTION_FACTOR = 2
+
+
+def grace_epochs(fraction: float, epochs: int) -> int:
+    """Grace period of ``scheduler.grace_fraction``: ceil(fraction x epochs), 1..epochs."""
+    return min(epochs, max(1, math.ceil(fraction * epochs - 1e-9)))
+
+
 def _asha_settings(args: argparse.Namespace, space: Any) -> tuple[int, int]:
-    """ASHA's grace period and reduction factor: the flags, else the space's, else 1 and 3."""
-    grace = getattr(args, "grace_period", None) or space.scheduler.get("grace_period", 1)
-    rf = getattr(args, "reduction_factor", None) or space.scheduler.get("reduction_factor", 3)
+    """ASHA's grace period and reduction factor: the flags, else the space's (grace_period or
+    grace_fraction x epochs), else GRACE_FRACTION x epochs and REDUCTION_FACTOR."""
+    sched = space.scheduler
+    grace = (
+        getattr(args, "grace_period", None)
+        or sched.get("grace_period")
+        or grace_epochs(sched.get("grace_fraction", GRACE_FRACTION), space.epochs)
+    )
+    rf = getattr(args, "reduction_factor", None) or sched.get("reduction_factor", REDUCTION_FACTOR)
     return grace, rf
 
 

@@ -86,6 +86,7 @@ class OptunaAskSearcher(Searcher):
                 p.number, stable, p.params, p.checkpoint, p.checkpoint_epoch, p.distributions
             )
             meta["attempts_before"] = 1  # it ran (at least) once in an interrupted session
+            meta["warm_start_from"] = p.warm_start_from
             if self.on_resumed is not None:
                 self.on_resumed(trial_id, stable, p.checkpoint_epoch)
             return {CONFIG_KEY: self._config(p.number, p.params), META_KEY: meta}
@@ -98,6 +99,7 @@ class OptunaAskSearcher(Searcher):
         meta = self._meta(
             trial.number, trial_id, params, distributions=distributions_json(trial.distributions)
         )
+        meta["warm_start_from"] = trial.user_attrs.get("warm_start_from")  # enqueued from it
         return {CONFIG_KEY: self._config(trial.number, params), META_KEY: meta}
 
     def set_search_properties(

@@ -6,8 +6,9 @@ A space file holds the task, its metric and mode, the default trial budget, fixe
     task: deepfake
     metric: val_auc            # optional: defaults to lssat.tasks.TASKS[task].metric
     mode: max                  # optional: defaults to the task's mode
+    # objectives: {val_auc: max, gflops: min}   # instead: several (search.objectives)
     trials: 30                 # default for --trials
-    scheduler: {grace_period: 1, reduction_factor: 3}   # ASHA, optional; `none`: no stopping
+    scheduler: {grace_fraction: 0.33, reduction_factor: 2}  # ASHA, optional; `none`: no stopping
     sampler: {n_startup_trials: 10}                     # TPE, optional; {name: grid|random}
     fixed: {epochs: 10, img_size: 64}
     params:
@@ -34,6 +35,12 @@ mappings means any one of them. An inactive parameter keeps its
 fixed or ``TrialConfig`` default value. Every key, value and bound is checked against
 ``TrialConfig`` before a search starts (``ConfigError`` naming file, key and reason), and so are
 seeded random combinations of the parameters, so the sampler can never produce an invalid config.
+
+ASHA (``scheduler``): ``reduction_factor`` (keeps 1 in that many per rung) and either
+``grace_period`` (epochs every trial runs before it can be stopped) or ``grace_fraction`` (the
+same as a fraction of the trial's epochs, in (0, 1]: grace = ceil(fraction x epochs), so it
+follows ``--epochs``); without either, search.run's default: ``grace_fraction`` 0.33 and
+reduction factor 2 (tuned on the learning-curve tables, docs/search.md).
 
 Recording mode (learning-curve tables, ``bench/curves/``): ``sampler: {name: grid}`` trains every
 point of the grid (Optuna's ``GridSampler``; ``trials`` defaults to the grid size and may not
@@ -73,9 +80,10 @@ TOP_KEYS = (
     "enqueue",
     "description",
     "final",
+    "objectives",
 )
 PARAM_KEYS = ("choices", "low", "high", "log", "step", "when", "grid")
-SCHEDULER_KEYS = {"grace_period": int, "reduction_factor": int}
+SCHEDULER_KEYS = {"grace_period": int, "grace_fraction": float, "reduction_factor": int}
 SAMPLER_KEYS = {"n_startup_trials": int, "n_ei_candidates": int}
 FINAL_KEYS = {"top_k": int, "seeds": int}  # the held-out stage run after the search
 SAMPLERS = ("tpe", "grid", "random")  # sampler.name; tpe is the default
@@ -206,6 +214,13 @@ class SearchSpace:
     sampler: dict[str, Any] = field(default_factory=dict)  # TPE settings and/or {name: ...}
     description: str = ""
     final: dict[str, int] = field(default_factory=dict)  # {top_k, seeds}: held-out stage
+    # several objectives {name: max|min} in order (search.objectives); {} = the one metric
+    objectives: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def multi_objective(self) -> bool:
+        """True when the space gives two or more objectives."""
+        return len(self.objectives) > 1
 
     @property
     def sampler_name(self) -> str:
@@ -274,6 +289,8 @@ class SearchSpace:
         }
         if self.description:
             out["description"] = self.description
+        if self.objectives:
+            out["objectives"] = dict(self.objectives)
         if self.scheduler:
             out["scheduler"] = "none" if not self.early_stopping else dict(self.scheduler)
         if self.sampler:
@@ -426,7 +443,8 @@ def _parse_grid(where: str, raw: Any, kind: str, low: float, high: float) -> tup
     return tuple(int(v) if kind == "int" else float(v) for v in values)
 
 
-def _int_section(where: str, raw: Any, allowed: dict[str, type]) -> dict[str, int]:
+def _int_section(where: str, raw: Any, allowed: dict[str, type]) -> dict[str, Any]:
+    """Positive integer settings; a ``float`` key is a fraction in (0, 1]."""
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
@@ -435,6 +453,11 @@ def _int_section(where: str, raw: Any, allowed: dict[str, type]) -> dict[str, in
     for key, value in raw.items():
         if key not in allowed:
             raise _unknown(where, key, list(allowed))
+        if allowed[key] is float:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+                raise ConfigError(f"{where}.{key} is {value!r}; it must be a fraction in (0, 1]")
+            out[key] = float(value)
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{where}.{key} is {value!r}; it must be a positive integer")
         out[key] = value
@@ -459,6 +482,8 @@ def _named_section(
     )
     if out and name != names[0]:
         raise ConfigError(f"{where}.{next(iter(out))} only applies to {names[0]}, not {name!r}")
+    if "grace_period" in out and "grace_fraction" in out:
+        raise ConfigError(f"{where} sets both grace_period and grace_fraction; keep one")
     if "name" in raw:
         out = {"name": name, **out}
     return out
@@ -534,6 +559,9 @@ def parse_space(raw: Any, path: str, task: str | None = None) -> SearchSpace:
     if task is not None and space_task != task:
         raise ConfigError(f"{path}: key 'task' is {space_task!r}, but --task is {task!r}")
     spec = TASKS[space_task]
+    objectives = _objectives(raw, path, space_task, spec)
+    if objectives:
+        raw = {**raw, "metric": next(iter(objectives)), "mode": next(iter(objectives.values()))}
     metric = raw.get("metric", spec.metric)
     if not isinstance(metric, str) or not metric.startswith("val_"):
         raise ConfigError(
@@ -610,10 +638,29 @@ def parse_space(raw: Any, path: str, task: str | None = None) -> SearchSpace:
         ),
         description=str(raw.get("description", "")),
         final=_int_section(f"{path}: key 'final'", raw.get("final"), FINAL_KEYS),
+        objectives=objectives if len(objectives) > 1 else {},
     )
     _check_grid(space, raw)
     check_space(space)
     return space
+
+
+def _objectives(raw: Mapping[str, Any], path: str, task: str, spec: Any) -> dict[str, str]:
+    """The space's ``objectives`` (search.objectives); ``metric``/``mode`` given next to them
+    must be the first objective's."""
+    if "objectives" not in raw:
+        return {}
+    from search.objectives import parse_objectives
+
+    objectives = parse_objectives(path, raw["objectives"], task, spec.metric_keys())
+    first, direction = next(iter(objectives.items()))
+    for key, value in (("metric", first), ("mode", direction)):
+        if key in raw and raw[key] != value:
+            raise ConfigError(
+                f"{path}: key {key!r} is {raw[key]!r}, but the first objective says {value!r}; "
+                f"drop {key!r} (the first objective is the metric)"
+            )
+    return objectives
 
 
 def load_space(path: str | Path, task: str | None = None) -> SearchSpace:

@@ -18,6 +18,11 @@ FAIL                COMPLETE, value = the worst possible (-inf for max, +inf for
                     constraint ``failed`` = 1 (infeasible), user attr ``status`` = FAIL
 ==================  ==================================================================
 
+A multi-objective study (``StudyRef.objectives``) gets one value per objective (FAIL: the worst
+of each) and no intermediate values at all: its TPE ranks PRUNED trials by their last
+intermediate value with the single ``study.direction``, which raises in a multi-objective
+study, so a PRUNED trial carrying a curve would make every later ``ask()`` fail.
+
 TPE reads only COMPLETE, PRUNED and RUNNING trials, so a trial told FAIL would be invisible to
 it and a region that always fails (out of memory) would keep being proposed; an infeasible
 COMPLETE trial is read, ranked below every feasible one, and steers the sampler away.
@@ -53,15 +58,22 @@ FAILED_CONSTRAINT = "failed"
 
 
 def optuna_outcome(
-    status: str, value: float | None, direction: str
-) -> tuple[TrialState, float | None, float]:
-    """What Optuna is told for a Parquet ``status``: (state, value, ``failed`` constraint)."""
+    status: str, value: float | list[float] | None, direction: str | list[str]
+) -> tuple[TrialState, float | list[float] | None, float]:
+    """What Optuna is told for a Parquet ``status``: (state, value, ``failed`` constraint).
+
+    A multi-objective study passes a list of values and a list of directions (one each per
+    objective) and gets a list back; a PRUNED trial gets no value either way."""
+    multi = not isinstance(direction, str)
+    directions = list(direction) if multi else [direction]
     if status == "FAIL":
-        return TrialState.COMPLETE, -math.inf if direction == "max" else math.inf, 1.0
+        worst = [-math.inf if d == "max" else math.inf for d in directions]
+        return TrialState.COMPLETE, worst if multi else worst[0], 1.0
     if status == "PRUNED":
         return TrialState.PRUNED, None, 0.0
-    if status == "COMPLETE" and value is not None and math.isfinite(value):
-        return TrialState.COMPLETE, float(value), 0.0
+    vals = (list(value) if multi else [value]) if value is not None else []
+    if status == "COMPLETE" and vals and all(_finite(v) for v in vals):
+        return TrialState.COMPLETE, [float(v) for v in vals] if multi else float(vals[0]), 0.0
     raise ValueError(f"trial status {status!r} with value {value!r} cannot be told to Optuna")
 
 
@@ -210,6 +222,9 @@ class StudyRef:
     sampler_seed: int = 0
     sampler_opts: dict[str, Any] = field(default_factory=dict)  # make_sampler keywords
     metric: str | None = None  # the objective's name, shown by optuna-dashboard
+    # {name: max|min} of a multi-objective study, in order (search.objectives); {}: one metric
+    objectives: dict[str, str] = field(default_factory=dict)
+    prior: list[FrozenTrial] = field(default_factory=list)  # warm start: see search.warm
 
     def __post_init__(self) -> None:
         self._study: optuna.Study | None = None
@@ -229,6 +244,10 @@ class StudyRef:
         return f"StudyRef({self.name!r} at {storage_label(Path(self.exp_dir), self.url)})"
 
     @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
     def storage(self) -> optuna.storages.BaseStorage:
         if self._storage is None:
             self._storage = open_storage(Path(self.exp_dir), self.url)
@@ -238,17 +257,23 @@ class StudyRef:
     def study(self) -> optuna.Study:
         if self._study is None:
             sampler = make_sampler(self.sampler_seed, **self.sampler_opts)
+            dirs = list(self.objectives.values()) if self.multi_objective else [self.direction]
+            if self.prior:  # sampler-side observations only, never added to the study
+                from search.warm import wrap
+
+                sampler = wrap(sampler, self.prior)
             self._study = optuna.create_study(
                 storage=self.storage,
                 study_name=self.name,
-                direction="maximize" if self.direction == "max" else "minimize",
+                directions=["maximize" if d == "max" else "minimize" for d in dirs],
                 sampler=sampler,
                 load_if_exists=True,
             )
-            if self.metric and self._study.metric_names != [self.metric]:
+            names = list(self.objectives) if self.multi_objective else [self.metric]
+            if names[0] and self._study.metric_names != names:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    self._study.set_metric_names([self.metric])
+                    self._study.set_metric_names(names)
         return self._study
 
     def internal_id(self, number: int) -> int:
@@ -257,7 +282,13 @@ class StudyRef:
         return self.storage.get_trial_id_from_study_id_trial_number(study_id, number)
 
     def report(self, number: int, step: int, value: float | None) -> None:
-        """Record an intermediate value (NaN / None skipped; a repeated step overwrites)."""
+        """Record an intermediate value (NaN / None skipped; a repeated step overwrites).
+
+        Nothing in a multi-objective study: Optuna's ``Trial.report`` refuses those, and its
+        multi-objective TPE cannot ``ask()`` once a PRUNED trial carries intermediate values
+        (it ranks them with the single ``study.direction``); the curves stay in Parquet."""
+        if self.multi_objective:
+            return
         if value is not None and math.isfinite(value):
             self.storage.set_trial_intermediate_value(self.internal_id(number), step, value)
 
@@ -297,18 +328,19 @@ class StudyRef:
         self,
         number: int,
         status: str,
-        value: float | None,
+        value: float | list[float] | None,
         attrs: Mapping[str, Any],
         steps: Iterable[tuple[int, float | None]] = (),
     ) -> None:
-        """Finish trial ``number`` as :func:`optuna_outcome` maps its Parquet ``status``, after
-        its intermediate values ``steps`` ((step, value); NaN / None skipped) and user
-        attributes ``attrs`` (one journal append for both); a trial already finished is left
-        alone."""
+        """Finish trial ``number`` as :func:`optuna_outcome` maps its Parquet ``status``
+        (``value``: one per objective in a multi-objective study), after its intermediate
+        values ``steps`` ((step, value); NaN / None skipped) and user attributes ``attrs`` (one
+        journal append for both); a trial already finished is left alone."""
         tid = self.internal_id(number)
         if self.storage.get_trial(tid).state.is_finished():
             return
         steps = [(int(s), float(v)) for s, v in steps if v is not None and math.isfinite(v)]
+        steps = [] if self.multi_objective else steps  # see report()
         ops = [
             ("SET_TRIAL_INTERMEDIATE_VALUE", {"trial_id": tid, "step": s, "intermediate_value": v})
             for s, v in steps
@@ -321,7 +353,8 @@ class StudyRef:
             for s, v in steps:
                 self.report(number, s, v)
             self.set_attrs(number, attrs)
-        state, told, violation = optuna_outcome(status, value, self.direction)
+        direction = list(self.objectives.values()) if self.multi_objective else self.direction
+        state, told, violation = optuna_outcome(status, value, direction)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a repeated constraint (a repaired tell) is ignored
             optuna.Trial(self.study, tid).set_constraint(FAILED_CONSTRAINT, violation)
@@ -343,9 +376,23 @@ def tell_from_row(ref: StudyRef, row: Mapping[str, Any]) -> None:
                 ref.report(int(row["number"]), int(ep["epoch"]), _plain(ep[metric]))
     status = row["status"]
     value = row.get("final_value")
-    if status == "COMPLETE" and (value is None or not math.isfinite(value)):
+    if ref.multi_objective:
+        value = row_values(row)
+        ok = value is not None and all(_finite(v) for v in value)
+    else:
+        ok = value is not None and math.isfinite(value)
+    if status == "COMPLETE" and not ok:
         status = "FAIL"
     ref.tell(int(row["number"]), status, value, outcome_attrs(row))
+
+
+def row_values(row: Mapping[str, Any]) -> list[float] | None:
+    """The objective values a trial row keeps (``objective_values``), or None."""
+    raw = row.get("objective_values")
+    if not isinstance(raw, str) or not raw:
+        return None
+    vals = json.loads(raw)
+    return [math.nan if v is None else float(v) for v in vals] if isinstance(vals, list) else None
 
 
 def outcome_attrs(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -382,6 +429,7 @@ class Pending:
     checkpoint: str | None = None  # last surviving checkpoint directory
     checkpoint_epoch: int = 0
     distributions: dict[str, Any] = field(default_factory=dict)  # see distributions_json
+    warm_start_from: str | None = None  # enqueued from that experiment (search.warm)
 
 
 def distributions_json(dists: Mapping[str, Any]) -> dict[str, Any]:
@@ -395,7 +443,9 @@ def _check_mapping(exp_dir: Path, trial: FrozenTrial, row: Mapping[str, Any] | N
         return  # finished in the study only (told by hand, or an older layout): nothing to check
     told = parquet_status(trial)
     status = row.get("status")
-    if status == "COMPLETE" and not _finite(row.get("final_value")):
+    vals = row_values(row) if len(trial.values or []) > 1 else None
+    finite = all(_finite(v) for v in vals) if vals else _finite(row.get("final_value"))
+    if status == "COMPLETE" and not finite:
         status = "FAIL"  # tell_from_row tells a COMPLETE without a value as FAIL
     if told != status:
         raise DataError(
@@ -465,7 +515,8 @@ def reconcile(ref: StudyRef) -> Reconciled:
             tid = t.user_attrs.get(ATTR_TRIAL_ID)
             ckpt, epoch = last_checkpoint(exp_dir, tid)
             dists = distributions_json(t.distributions)
-            pending.append(Pending(t.number, tid, dict(t.params), ckpt, epoch, dists))
+            warm = t.user_attrs.get("warm_start_from")
+            pending.append(Pending(t.number, tid, dict(t.params), ckpt, epoch, dists, warm))
     return Reconciled(finished, pending, repaired, waiting)
 
 

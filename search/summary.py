@@ -40,8 +40,9 @@ def summarise(exp_dir: Path, ref: StudyRef, budget: int, elapsed: float) -> int:
     best = best_trial(trials, mode)
     if best is not None:
         metric = best["metric"]
+        first = " (the first objective)" if _multi(trials) else ""
         print(
-            f"best trial #{int(best['number'])} ({best['trial_id']}): {metric} "
+            f"best trial{first} #{int(best['number'])} ({best['trial_id']}): {metric} "
             f"{best['final_value']:.4f} at the last epoch, best {best['best_value']:.4f} "
             f"at epoch {int(best['best_epoch'])}"
         )
@@ -65,8 +66,15 @@ def summarise(exp_dir: Path, ref: StudyRef, budget: int, elapsed: float) -> int:
         )
     else:
         print("no trial completed")
-    from search.final import summary_lines
+    from search.pareto import front_lines
 
+    for line in front_lines(trials):  # a multi-objective search: its Pareto front
+        print(line)
+    from search.final import summary_lines
+    from search.warm import summary_lines as warm_lines
+
+    for line in warm_lines(exp_dir, trials):  # --warm-start provenance, when there was one
+        print(line)
     for line in summary_lines(exp_dir):  # the held-out stage, when it ran
         print(line)
     if "val_is_test" in trials and trials["val_is_test"].fillna(False).astype(bool).any():
@@ -77,6 +85,8 @@ def summarise(exp_dir: Path, ref: StudyRef, budget: int, elapsed: float) -> int:
         "(search.results.read_trials / read_epochs)"
     )
     print(f"tensorboard: tensorboard --logdir {exp_dir / 'tensorboard'} --host 127.0.0.1")
+    if ref.multi_objective:
+        print(f"front:       optuna.load_study(...).best_trials (study {ref.name!r})")
     if ref.url:
         print(f"study:       {storage} (study {ref.name!r}; optuna-dashboard {storage})")
     else:
@@ -86,6 +96,12 @@ def summarise(exp_dir: Path, ref: StudyRef, budget: int, elapsed: float) -> int:
         )
     failed_all = not trials.empty and counts.get("FAIL", 0) == len(trials)
     return 1 if failed_all else 0
+
+
+def _multi(trials: Any) -> bool:
+    from search.pareto import trial_values
+
+    return trial_values(trials) is not None
 
 
 def _missing(v: Any) -> bool:

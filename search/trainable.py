@@ -98,6 +98,10 @@ def train_trial(config: dict[str, Any]) -> None:
         from search.evaluate import heldout_trial
 
         trial_fn = functools.partial(heldout_trial, trial_fn, meta["final"])
+    elif meta.get("latency"):  # objective latency_ms (search.objectives): once, at the end
+        from lssat.latency import final_eval
+
+        trial_fn = functools.partial(trial_fn, final_eval=final_eval(cfg.img_size))
     workers = int(meta.get("workers") or 1)
     try:
         if workers > 1:
