@@ -6,21 +6,30 @@
 Runs ``search.run`` itself (its Tune setup, the project's Optuna TPE searcher, Ray's ASHA, the
 Recorder writing Parquet, the Optuna journal) against a simulated Ray cluster
 (``ray.cluster_utils.Cluster``: a head for the driver plus several nodes of logical GPUs, one
-trial per GPU). Only the trainable is replaced: ``search.replay.make_trainable`` imports no torch
-and plays back a recorded learning-curve table (``--table``, default ``bench/curves/sbi``
-when it holds a complete grid, else a small synthetic table, which the output says), sleeping
-each recorded epoch time scaled so that the median trial lasts ``--trial-seconds`` (default 60;
-overhead figures depend on it, so compare runs at the same value).
+trial per GPU). Only the trainable is replaced: it imports no torch and plays back a recorded
+learning-curve table (``--table``, default ``bench/curves/sbi`` when it holds a complete grid,
+else a small synthetic table, which the output says), sleeping each recorded epoch time scaled
+so that the median trial lasts ``--trial-seconds`` (default 60; overhead figures depend on it,
+so compare runs at the same value), and handing Tune a small checkpoint every
+``checkpoint_every`` epochs and at the last, as ``lssat.train`` does (``--checkpoint-kib``;
+0 = ``search.replay.make_trainable``, no checkpoints). An epoch time above 5x its trial's median
+(the recording was paused) is replayed at that median.
 
 Measured, from the Parquet the Recorder wrote plus timers around the driver's own calls:
-- busy: busy GPU-seconds (each trial's first epoch start to its last report) / (GPUs x makespan),
-  makespan from the driver's start to the last report;
-- driver overhead per trial: slot freed (a trial's last report) -> the next trial's first report,
-  minus that trial's own first epoch, in seconds and as a share of the mean trial time;
+- busy: busy GPU-seconds / (GPUs x makespan), busy = the epochs' own (sleep) time: a Tune
+  function trainable's report blocks until the driver asks for the next result, so waiting on
+  the driver is idle GPU time; makespan from the driver's start to the last report. It holds
+  the cluster's start-up and the last wave's tail; ``busy_steady`` is the same over the window
+  from the first wave's last start to the last trial's start, where every GPU had work waiting;
+- driver overhead per trial: on each slot (node + GPU id), the previous trial's last report ->
+  this trial's last report, minus this trial's epochs (its wait to start plus its waits on the
+  driver after each report), in seconds and as a share of the mean trial (busy) time;
 - TPE ask latency (the searcher's suggest) p50/p95 over asks 81-100 and the last 10 %;
-- Parquet (epochs + trial rows) and journal (Optuna report/tell/attrs) write time per trial;
-- driver memory (peak RSS) and driver CPU seconds per trial (on a small machine part of the
-  overhead is CPU contention with the Ray processes: compare CPU with wall time).
+- Parquet (epochs, now on the Recorder's writer thread, + trial rows) and journal (Optuna
+  report/tell/attrs) write time per trial;
+- driver memory (peak RSS), driver CPU seconds per trial and the load average: on a small
+  machine most of the wall overhead is CPU contention with the simulated nodes' processes
+  (compare driver CPU with wall overhead).
 Each run appends one row to ``--out``/scale.csv; the trend over all rows is printed, then::
 
     scale: N trials on G GPUs: busy 0.XX, driver overhead X.X% of trial time, TPE ask p95 X ms
@@ -92,6 +101,12 @@ def pick_table(arg: str | None, tmp: Path) -> tuple[Any, str]:
     return table, "SYNTHETIC table (no complete recorded table in bench/curves/sbi yet)"
 
 
+def _shown(table: str | None) -> str:
+    """The table's folder, relative to the repository when inside it (for scale.csv)."""
+    path = Path(table or DEFAULT_TABLE).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def search_space_file(table: Any, args: argparse.Namespace, path: Path) -> Path:
     """The table's grid values as a TPE + ASHA space (the settings of --space, else the demo's)."""
     import yaml
@@ -115,6 +130,49 @@ def fake_dataset(task: str, path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / META_FILE).write_text(json.dumps({"task": task, "note": "bench/scale.py stand-in"}))
     return path
+
+
+def checkpointing_trainable(table: Any, scale: float, every: int, kib: int) -> Any:
+    """``search.replay.make_trainable``'s playback, plus what ``lssat.train.run_trial`` hands
+    Tune: a checkpoint folder (one file of ``kib`` KiB) every ``every`` epochs and at the last,
+    so Tune's checkpoint handling, its forced experiment snapshots (``num_to_keep=1``) and the
+    Recorder's checkpoint clean-up run as in a real search."""
+    from search.replay import key
+
+    curves = {k: (list(c.values), [t * scale for t in c.times]) for k, c in table.configs.items()}
+    metric, epochs = table.metric, table.epochs
+    blob = b"\0" * (kib * 1024)
+
+    def replay_trial(config: dict[str, Any]) -> None:
+        import shutil as _shutil
+        import tempfile as _tempfile
+        import time as _time
+
+        from ray import tune
+
+        from search.searcher import META_KEY
+        from search.trainable import placement
+
+        start = _time.time()
+        values, times = curves[key(config[META_KEY]["params"])]
+        where = placement()
+        for epoch, (value, seconds) in enumerate(zip(values, times, strict=True), start=1):
+            _time.sleep(seconds)
+            metrics = {"epoch": epoch, metric: value, "epoch_time_s": seconds,
+                       "replay_start": start, "replay_report": _time.time(),
+                       "replay_sleep_s": seconds, **where}  # fmt: skip
+            if blob and (epoch == epochs or epoch % every == 0):
+                ckpt = _tempfile.mkdtemp(prefix="replay-ckpt-")
+                try:
+                    with open(f"{ckpt}/model.bin", "wb") as fh:
+                        fh.write(blob)
+                    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(ckpt))
+                finally:
+                    _shutil.rmtree(ckpt, ignore_errors=True)
+            else:
+                tune.report(metrics)
+
+    return replay_trial
 
 
 # --------------------------------------------------------------------------------- timers
@@ -158,47 +216,110 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else math.nan
 
 
-def measure(exp_dir: Path, gpus: int, t0: float) -> dict[str, float]:
-    """Busy fraction and per-trial driver overhead from the epoch rows' replay timestamps."""
-    from search import results
-
-    ep = results.read_epochs(exp_dir)
+def trial_spans(ep: Any) -> list[dict[str, Any]]:
+    """One dict per trial from its epoch rows: its slot (node, GPU ids), its function's start,
+    its first report and first epoch's sleep, its last report (the slot is freed) and its busy
+    seconds: the sum of its epochs' sleeps. A Tune function trainable's report blocks until the
+    driver asks for the next result, so the time between epochs spent waiting on the driver is
+    not busy (a real GPU idles then)."""
     trials = []
     for _, g in ep.groupby("trial_id"):
         g = g.sort_values("epoch")
         first = g.iloc[0]
         start = float(first["replay_start"])
+        end = float(g["replay_report"].max())
+        slot = (str(first.get("node_id")), str(first.get("gpu_ids")))
         trials.append(
             {
+                "slot": slot if slot[1] not in ("", "None", "nan") else None,
                 "start": start,
                 "first_report": float(first["replay_report"]),
                 "first_sleep": float(first["replay_sleep_s"]),
-                "end": float(g["replay_report"].max()),
-                "busy": float(g["replay_report"].max()) - start,
+                "end": end,
+                "busy": float(g["replay_sleep_s"].sum()),  # the epochs' own (training) time
             }
         )
     trials.sort(key=lambda t: t["start"])
+    return trials
+
+
+def measure_spans(trials: list[dict[str, Any]], gpus: int, t0: float) -> dict[str, float]:
+    """Busy fraction and per-trial driver overhead of ``trials`` (see :func:`trial_spans`).
+
+    Overhead of a trial = its last report - its busy seconds - the end of the trial before it
+    on the same slot (node + GPU id): the wait for its start plus its waits on the driver after
+    each report; without slots, the k-th trial after the first wave is paired with the k-th
+    trial to end. ``busy`` is the issue's figure (t0 = the driver's
+    start, so it holds the cluster's start-up and the last wave's tail); ``busy_steady`` counts
+    only the window from the first wave's last start to the last trial's start, where every
+    GPU had work waiting, so what it misses is the driver's (and the machine's) doing."""
     ends = sorted(t["end"] for t in trials)
     makespan = max(ends) - t0
     busy = sum(t["busy"] for t in trials) / (gpus * makespan)
-    # the k-th trial after the first wave took the slot the k-th finished trial freed
-    overheads = []
-    for k, t in enumerate(trials[gpus:]):
-        freed = ends[k]
-        overheads.append(max(0.0, t["first_report"] - freed - t["first_sleep"]))
-    first_wave = [t["first_report"] - t0 - t["first_sleep"] for t in trials[:gpus]]
+    overheads: list[float] = []
+    if all(t["slot"] is not None for t in trials):
+        last: dict[Any, float] = {}
+        for t in trials:  # in start order
+            if t["slot"] in last:
+                overheads.append(max(0.0, t["end"] - t["busy"] - last[t["slot"]]))
+            last[t["slot"]] = t["end"]
+    else:
+        for k, t in enumerate(trials[gpus:]):
+            overheads.append(max(0.0, t["end"] - t["busy"] - ends[k]))
+    first_wave = [t["start"] - t0 for t in trials[:gpus]]
+    lo = max(first_wave) + t0 if first_wave else t0
+    hi = trials[-1]["start"]
+    steady = math.nan
+    if hi - lo > 0 and len(trials) > gpus:
+        # a trial's busy seconds spread evenly over its span (start -> last report)
+        covered = sum(
+            t["busy"] / max(t["end"] - t["start"], 1e-9)
+            * max(0.0, min(t["end"], hi) - max(t["start"], lo))
+            for t in trials
+        )  # fmt: skip
+        steady = covered / (gpus * (hi - lo))
     mean_trial = sum(t["busy"] for t in trials) / len(trials)
     mean_over = sum(overheads) / len(overheads) if overheads else math.nan
     return {
         "trials_run": len(trials),
         "makespan_s": makespan,
         "busy": busy,
+        "busy_steady": steady,
+        "steady_window_s": max(0.0, hi - lo),
         "overhead_s": mean_over,
+        "overhead_p50_s": pct(overheads, 50),
         "overhead_p95_s": pct(overheads, 95),
         "overhead_share": mean_over / mean_trial if overheads else math.nan,
         "first_wave_start_s": pct(first_wave, 50),
+        "first_wave_last_start_s": max(first_wave) if first_wave else math.nan,
+        "tail_s": max(ends) - hi,
         "mean_trial_s": mean_trial,
     }
+
+
+def measure(exp_dir: Path, gpus: int, t0: float) -> dict[str, float]:
+    """:func:`measure_spans` of the experiment's epoch rows (their replay timestamps)."""
+    from search import results
+
+    return measure_spans(trial_spans(results.read_epochs(exp_dir)), gpus, t0)
+
+
+def despike(table: Any, factor: float = 5.0) -> int:
+    """Replace each recorded epoch time above ``factor`` x its trial's median epoch time by that
+    median (a recording paused while something was timed, not a property of the config);
+    returns how many were replaced."""
+    import statistics
+
+    replaced = 0
+    for c in table.configs.values():
+        if len(c.times) < 3:
+            continue
+        med = statistics.median(c.times)
+        for i, t in enumerate(c.times):
+            if med > 0 and t > factor * med:
+                c.times[i] = med
+                replaced += 1
+    return replaced
 
 
 # ------------------------------------------------------------------------------------ run
@@ -211,6 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", help="TPE/ASHA settings from this space (default spaces/demo.yaml)")
     p.add_argument("--trial-seconds", type=float, default=TRIAL_SECONDS,
                    help="median trial duration in real seconds (default 60)")  # fmt: skip
+    p.add_argument("--checkpoint-kib", type=int, default=256,
+                   help="size of the checkpoint each trial reports every checkpoint_every epochs "
+                   "of the table's space and at its last, like lssat.train (default 256; 0: "
+                   "none)")  # fmt: skip
     p.add_argument("--out", default=str(ROOT / "results" / "scale"), help="where scale.csv and "
                    "the search's experiment folders go (default results/scale)")  # fmt: skip
     return p
@@ -222,6 +347,8 @@ def check(args: argparse.Namespace) -> None:
             raise ConfigError(f"{flag} is {value}; it must be at least {low}")
     if args.nodes is not None and not 1 <= args.nodes <= args.gpus:
         raise ConfigError(f"--nodes is {args.nodes}; it must be between 1 and --gpus")
+    if args.checkpoint_kib < 0:
+        raise ConfigError(f"--checkpoint-kib is {args.checkpoint_kib}; it must be 0 or more")
     if not (math.isfinite(args.trial_seconds) and args.trial_seconds > 0):
         raise ConfigError(f"--trial-seconds is {args.trial_seconds}; it must be above 0")
 
@@ -242,9 +369,14 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="scale-", dir=out))
-    os.environ.setdefault("RAY_TMPDIR", str(tmp / "ray"))
+    # Ray's socket paths must stay under 107 bytes: a short folder in the system's temp dir
+    os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="ray-scale-"))
     Path(os.environ["RAY_TMPDIR"]).mkdir(parents=True, exist_ok=True)
     table, label = pick_table(args.table, tmp)
+    spikes = despike(table)
+    if spikes:
+        print(f"table: {spikes} epoch time(s) above 5x their trial's median epoch (a paused "
+              "recording) replayed at that median", flush=True)  # fmt: skip
     durations = [sum(c.times) for c in table.configs.values()]
     scale = args.trial_seconds / float(np.median(durations))
     print(f"table: {label}; {len(table.configs)} configs x {table.epochs} epochs", flush=True)
@@ -257,7 +389,13 @@ def run(args: argparse.Namespace) -> int:
     from search.replay import make_trainable
 
     timers = Timers()
-    instrument(timers, make_trainable(table, scale))
+    every = int(table.space.fixed.get("checkpoint_every", 1))
+    trainable = (
+        checkpointing_trainable(table, scale, every, args.checkpoint_kib)
+        if args.checkpoint_kib > 0
+        else make_trainable(table, scale)
+    )
+    instrument(timers, trainable)
     space_path = search_space_file(table, args, tmp / "space.yaml")
     data = fake_dataset(table.task, tmp / "data")
     nodes = args.nodes or max(2, min(8, args.gpus // 8))
@@ -297,7 +435,8 @@ def run(args: argparse.Namespace) -> int:
         "gpus": args.gpus,
         "nodes": nodes,
         "trial_seconds": args.trial_seconds,
-        "table": "synthetic" if label.startswith("SYNTHETIC") else str(args.table or DEFAULT_TABLE),
+        "checkpoint_kib": args.checkpoint_kib,
+        "table": "synthetic" if label.startswith("SYNTHETIC") else _shown(args.table),
         **m,
         "ask_p50_ms_at_100": pct(early, 50),
         "ask_p95_ms_at_100": pct(early, 95),
@@ -316,15 +455,19 @@ def run(args: argparse.Namespace) -> int:
     old = pd.read_csv(csv) if csv.is_file() else pd.DataFrame()
     trend = pd.concat([old, pd.DataFrame([row])], ignore_index=True)
     trend.to_csv(csv, index=False)
-    cols = ["trials", "gpus", "trial_seconds", "busy", "overhead_s", "overhead_share",
+    cols = ["trials", "gpus", "trial_seconds", "busy", "busy_steady", "overhead_s",
+            "overhead_share",
             "ask_p95_ms_at_100", "ask_p95_ms_at_end", "parquet_ms_per_trial",
             "journal_ms_per_trial", "driver_cpu_s_per_trial", "driver_peak_rss_mb"]  # fmt: skip
     print(f"\ntrend ({csv}):")
     print(trend[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(
         f"this run: {m['trials_run']} trials in {m['makespan_s']:.1f} s; mean trial "
-        f"{m['mean_trial_s']:.1f} s; first wave starts after {m['first_wave_start_s']:.1f} s; "
-        f"overhead p95 {m['overhead_p95_s']:.2f} s; ask p50 {row['ask_p50_ms_at_end']:.1f} ms; "
+        f"{m['mean_trial_s']:.1f} s; first wave starts {m['first_wave_start_s']:.1f} s "
+        f"(median; last {m['first_wave_last_start_s']:.1f} s) after the driver; steady window "
+        f"{m['steady_window_s']:.0f} s (busy {m['busy_steady']:.3f}), tail {m['tail_s']:.0f} s; "
+        f"overhead p50 {m['overhead_p50_s']:.2f} s, p95 {m['overhead_p95_s']:.2f} s; ask p50 "
+        f"{row['ask_p50_ms_at_end']:.1f} ms; "
         f"driver CPU {row['driver_cpu_s_per_trial']:.3f} s/trial (wall overhead "
         f"{m['overhead_s']:.3f} s/trial); load average {row['load_avg_1m']:.1f}",
         flush=True,

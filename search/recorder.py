@@ -1,6 +1,8 @@
 """The driver-side Tune callback: Parquet rows, Optuna's verdict, TensorBoard HParams, progress.
 
-After every epoch it rewrites ``epochs/<trial_id>.parquet`` (all epochs so far). When a trial
+After every epoch it rewrites ``epochs/<trial_id>.parquet`` (all epochs so far) on a background
+thread (:mod:`search.epoch_writer`: the reporting trial waits on the driver, so the driver does
+not wait on the disk); a trial's epochs are on disk before its trial row. When a trial
 ends it decides the truth, writes the trial row, then gives Optuna the epochs' metric values as
 intermediate values and the verdict:
 
@@ -39,6 +41,7 @@ from ray.tune.result import AUTO_RESULT_KEYS, DEBUG_METRICS
 
 from lssat.errors import causes
 from search import results
+from search.epoch_writer import EpochWriter
 from search.objectives import values_from_epoch
 from search.searcher import CONFIG_KEY, META_KEY
 from search.study import StudyRef, outcome_attrs
@@ -214,8 +217,18 @@ class Recorder(Callback):
         self.best: tuple[float, int] | None = None
         self.t0 = time.time()
         self.stopped: str | None = None  # why the search must stop (a write failed)
+        self.epochs = EpochWriter(self.exp_dir)  # epochs/*.parquet, off the event loop
 
     # ------------------------------------------------------------------ helpers
+    def close(self) -> None:
+        """Wait for the pending epoch writes (call once the experiment ends); a failed one
+        stops the search."""
+        try:
+            self.epochs.close()
+        except OSError as exc:
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            self.stop(f"writing results to {self.exp_dir} failed ({why})")
+
     def stop(self, why: str) -> None:
         """Stop the search (see :class:`StopOnWriteError`); nothing more is written."""
         if self.stopped is None:
@@ -267,7 +280,7 @@ class Recorder(Callback):
                         {k: v for k, v in r.items() if k not in base and _present(v)}
                         for r in keep.to_dict("records")
                     ]
-                results.write_epochs(self.exp_dir, self._ident(live), live.rows)
+                self.epochs.submit(self._ident(live), live.rows)
             self.live[trial.trial_id] = live
         return live
 
@@ -313,11 +326,15 @@ class Recorder(Callback):
         if live.fresh:  # a (re)started run redoes the epochs from here on
             live.rows = [r for r in live.rows if int(r["epoch"]) < epoch]
             live.fresh = False
+        drop = []  # one checkpoint per running trial (see search.run: no num_to_keep)
+        if row["checkpoint"] and int(live.meta.get("workers", 1)) == 1:
+            drop = [r["checkpoint"] for r in live.rows if r.get("checkpoint")]
         live.rows = [r for r in live.rows if int(r["epoch"]) != epoch] + [row]
         live.rows.sort(key=lambda r: int(r["epoch"]))
         live.node = result.get("hostname", live.node)
         live.node_ip = result.get("node_ip", live.node_ip)
-        results.write_epochs(self.exp_dir, self._ident(live), live.rows)
+        # superseded checkpoints go once the rows naming the new one are on disk
+        self.epochs.submit(self._ident(live), live.rows, drop=drop)
         value = self._value(row)
         epochs = int(live.config["epochs"])
         if result.get("done") and epoch < epochs:
@@ -434,6 +451,7 @@ class Recorder(Callback):
             **results.config_columns(_full_config(live.config)),
             **results.final_columns({k: v for k, v in last.items() if k not in NOT_METRICS}),
         }
+        self.epochs.flush(live.trial_id)  # its epochs first: a trial row never lacks them
         results.write_trial(self.exp_dir, row)
         try:
             hp = {**meta.get("params", {}), "status": status}
@@ -451,14 +469,14 @@ class Recorder(Callback):
         except Exception as exc:  # TensorBoard is a view, never worth losing a trial over
             self._say(f"#{live.number}: could not write TensorBoard hparams ({exc})")
         # the learning curve goes to Optuna now, from the final rows, so a trial re-run after a
-        # crash never leaves stale steps behind (PRUNED takes the last step's value)
-        for v, e in values:
-            self.ref.report(live.number, e, v)
+        # crash never leaves stale steps behind (PRUNED takes the last step's value); one
+        # journal append carries it with the attributes, then the verdict
         self.ref.tell(
             live.number,
             status,
             told if self.ref.multi_objective else row["final_value"],
             outcome_attrs(row),
+            steps=[(e, v) for v, e in values],
         )
         if not self.keep_checkpoints and trial.path:
             for r in live.rows:

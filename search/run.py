@@ -286,7 +286,7 @@ def _ray_init(args: argparse.Namespace) -> Any:
     # our Recorder writes the results and the TensorBoard runs: no CSV/JSON/TBX copies from Ray
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     # Tune's own progress tables stay quiet (the Recorder prints one line per event) unless
-    # --verbose; num_to_keep=1 forces state snapshots, which is fine for a few trials at once
+    # --verbose
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1" if args.verbose else "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # a failed trial is one Recorder line (its traceback stays in the trial folder's error.txt)
@@ -989,7 +989,10 @@ def _tune(
             callbacks=[recorder, watch],
             stop=StopOnWriteError(recorder),
             verbose=2 if args.verbose else 0,
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # no num_to_keep: with it, Tune writes its whole experiment state (every trial) after
+            # each checkpoint, O(trials) per epoch (issue 16, scale); the Recorder deletes a
+            # trial's superseded checkpoint instead, and resume reads Parquet + the study
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
             failure_config=tune.FailureConfig(max_failures=args.max_failures),
         ),
     )
@@ -1000,6 +1003,8 @@ def _tune(
         if why is None:
             raise
         recorder.stop(why if recorder.stopped else f"writing to {exp_dir} failed ({why})")
+    finally:
+        recorder.close()  # the epoch rows still queued reach the disk
     if recorder.stopped:
         raise ResultsWriteError(
             f"the search stopped: {recorder.stopped}; finished trials are kept in {exp_dir}: "
