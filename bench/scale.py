@@ -12,8 +12,8 @@ else a small synthetic table, which the output says), sleeping each recorded epo
 so that the median trial lasts ``--trial-seconds`` (default 60; overhead figures depend on it,
 so compare runs at the same value), and handing Tune a small checkpoint every
 ``checkpoint_every`` epochs and at the last, as ``lssat.train`` does (``--checkpoint-kib``;
-0 = ``search.replay.make_trainable``, no checkpoints). An epoch time above 5x its trial's median
-(the recording was paused) is replayed at that median.
+0 = no checkpoints; ``search.replay.make_trainable`` plays both). An epoch time above 5x its
+trial's median (the recording was paused) is replayed at that median.
 
 Measured, from the Parquet the Recorder wrote plus timers around the driver's own calls:
 - busy: busy GPU-seconds / (GPUs x makespan), busy = the epochs' own (sleep) time: a Tune
@@ -130,49 +130,6 @@ def fake_dataset(task: str, path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / META_FILE).write_text(json.dumps({"task": task, "note": "bench/scale.py stand-in"}))
     return path
-
-
-def checkpointing_trainable(table: Any, scale: float, every: int, kib: int) -> Any:
-    """``search.replay.make_trainable``'s playback, plus what ``lssat.train.run_trial`` hands
-    Tune: a checkpoint folder (one file of ``kib`` KiB) every ``every`` epochs and at the last,
-    so Tune's checkpoint handling, its forced experiment snapshots (``num_to_keep=1``) and the
-    Recorder's checkpoint clean-up run as in a real search."""
-    from search.replay import key
-
-    curves = {k: (list(c.values), [t * scale for t in c.times]) for k, c in table.configs.items()}
-    metric, epochs = table.metric, table.epochs
-    blob = b"\0" * (kib * 1024)
-
-    def replay_trial(config: dict[str, Any]) -> None:
-        import shutil as _shutil
-        import tempfile as _tempfile
-        import time as _time
-
-        from ray import tune
-
-        from search.searcher import META_KEY
-        from search.trainable import placement
-
-        start = _time.time()
-        values, times = curves[key(config[META_KEY]["params"])]
-        where = placement()
-        for epoch, (value, seconds) in enumerate(zip(values, times, strict=True), start=1):
-            _time.sleep(seconds)
-            metrics = {"epoch": epoch, metric: value, "epoch_time_s": seconds,
-                       "replay_start": start, "replay_report": _time.time(),
-                       "replay_sleep_s": seconds, **where}  # fmt: skip
-            if blob and (epoch == epochs or epoch % every == 0):
-                ckpt = _tempfile.mkdtemp(prefix="replay-ckpt-")
-                try:
-                    with open(f"{ckpt}/model.bin", "wb") as fh:
-                        fh.write(blob)
-                    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(ckpt))
-                finally:
-                    _shutil.rmtree(ckpt, ignore_errors=True)
-            else:
-                tune.report(metrics)
-
-    return replay_trial
 
 
 # --------------------------------------------------------------------------------- timers
@@ -390,12 +347,7 @@ def run(args: argparse.Namespace) -> int:
 
     timers = Timers()
     every = int(table.space.fixed.get("checkpoint_every", 1))
-    trainable = (
-        checkpointing_trainable(table, scale, every, args.checkpoint_kib)
-        if args.checkpoint_kib > 0
-        else make_trainable(table, scale)
-    )
-    instrument(timers, trainable)
+    instrument(timers, make_trainable(table, scale, every, args.checkpoint_kib))
     space_path = search_space_file(table, args, tmp / "space.yaml")
     data = fake_dataset(table.task, tmp / "data")
     nodes = args.nodes or max(2, min(8, args.gpus // 8))

@@ -35,7 +35,7 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -286,52 +286,32 @@ def _scheduler(table: Table, settings: Settings) -> Any:
     return sched
 
 
-def simulate(
-    table: Table,
-    searcher: str,
-    seed: int,
-    concurrency: int,
-    top: float,
-    settings: Settings | None = None,
-    order: Sequence[Mapping[str, Any]] = (),
-    prior: Sequence[Any] = (),
-) -> Trace:
-    """Replay one search until it has spent the grid's epochs (see the module docstring).
+@dataclass
+class TrialEnd:
+    """A replayed trial that has just ended: after ``idx + 1`` epochs, at ``clock`` seconds,
+    with ``spent`` epochs trained by all trials so far; ``last``: it ran every epoch."""
 
-    ``order``: configurations enqueued first (Optuna ``enqueue_trial``), e.g. a fixed
-    proposal order for a test or a warm start's top-k; the sampler proposes the rest.
-    ``prior``: a warm start's sampler-side observations (``search.warm.PriorSampler``, as
-    ``search.run --warm-start`` uses them; TPE only)."""
-    import optuna
-    from optuna.trial import TrialState
+    trial: Any  # optuna.Trial
+    cfg: Config
+    key: str
+    idx: int
+    last: bool
+    clock: float
+    spent: int
+
+
+def trial_ends(
+    study: Any, table: Table, asha: Any, concurrency: int, budget: float
+) -> Iterator[TrialEnd]:
+    """The discrete-event clock both replays share: ``concurrency`` trials asked from
+    ``study`` at once, each epoch costs its recorded time, ``asha`` (Ray's ``ASHAScheduler`` or
+    None) sees every epoch's result. Yields each trial as it ends; the caller tells ``study``,
+    then the freed slot asks the next trial, until ``budget`` epochs are spent."""
     from ray.tune.schedulers import TrialScheduler
 
-    from search.study import FAILED_CONSTRAINT, optuna_outcome
-
-    settings = settings or Settings()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from search.warm import wrap
-
-        study = optuna.create_study(
-            sampler=wrap(_sampler(searcher, seed, settings), prior),
-            direction="maximize" if table.mode == "max" else "minimize",
-        )
-    for params in order:
-        study.enqueue_trial(dict(params))
-    asha = _scheduler(table, settings) if searcher.endswith("_asha") else None
-    budget = table.grid_epochs
-    targets = table.top_set(top)
-    sign = table.sign()
-    clock = 0.0
-    spent = 0  # epochs trained, all trials
+    clock, spent = 0.0, 0
     heap: list[tuple[float, int, int]] = []  # (time the next epoch ends, number, epoch index)
     live: dict[int, tuple[Any, Config, str]] = {}
-    events: list[dict[str, Any]] = []
-    incumbent: float | None = None
-    reach_epochs = reach_hours = math.inf
-    curve: list[tuple[float, float]] = [(0.0, table.regret(None))]
 
     def launch(now: float) -> None:
         with warnings.catch_warnings():
@@ -351,11 +331,10 @@ def simulate(
         clock, number, idx = heapq.heappop(heap)
         trial, cfg, k = live[number]
         spent += 1
-        value = cfg.values[idx]
         last = idx + 1 == len(cfg.values)
         stop = False
         if asha is not None:
-            result = {"epoch": idx + 1, table.metric: value}
+            result = {"epoch": idx + 1, table.metric: cfg.values[idx]}
             fake = SimpleNamespace(trial_id=str(number))
             stop = asha.on_trial_result(None, fake, result) == TrialScheduler.STOP
             if stop or last:
@@ -363,18 +342,68 @@ def simulate(
         if not (stop or last):
             heapq.heappush(heap, (clock + cfg.times[idx + 1], number, idx + 1))
             continue
+        del live[number]
+        yield TrialEnd(trial, cfg, k, idx, last, clock, spent)
+        if spent < budget:
+            launch(clock)
+
+
+def simulate(
+    table: Table,
+    searcher: str,
+    seed: int,
+    concurrency: int,
+    top: float,
+    settings: Settings | None = None,
+    order: Sequence[Mapping[str, Any]] = (),
+    prior: Sequence[Any] = (),
+) -> Trace:
+    """Replay one search until it has spent the grid's epochs (see the module docstring).
+
+    ``order``: configurations enqueued first (Optuna ``enqueue_trial``), e.g. a fixed
+    proposal order for a test or a warm start's top-k; the sampler proposes the rest.
+    ``prior``: a warm start's sampler-side observations (``search.warm.PriorSampler``, as
+    ``search.run --warm-start`` uses them; TPE only)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from search.study import FAILED_CONSTRAINT, optuna_outcome
+
+    settings = settings or Settings()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from search.warm import wrap
+
+        study = optuna.create_study(
+            sampler=wrap(_sampler(searcher, seed, settings), prior),
+            direction="maximize" if table.mode == "max" else "minimize",
+        )
+    for params in order:
+        study.enqueue_trial(dict(params))
+    asha = _scheduler(table, settings) if searcher.endswith("_asha") else None
+    budget = table.grid_epochs
+    targets = table.top_set(top)
+    sign = table.sign()
+    events: list[dict[str, Any]] = []
+    incumbent: float | None = None
+    reach_epochs = reach_hours = math.inf
+    curve: list[tuple[float, float]] = [(0.0, table.regret(None))]
+    for end in trial_ends(study, table, asha, concurrency, budget):
+        trial, cfg, idx, spent = end.trial, end.cfg, end.idx, end.spent
+        value = cfg.values[idx]
         # the trial ends: intermediate values then the verdict, as the Recorder tells them
         for e in range(idx + 1):
             if math.isfinite(cfg.values[e]):
                 trial.report(cfg.values[e], e + 1)
-        if last and not cfg.failed and math.isfinite(value):
+        if end.last and not cfg.failed and math.isfinite(value):
             status = "COMPLETE"
             study.tell(trial, value)
             if incumbent is None or sign * value > sign * incumbent:
                 incumbent = value
-            if k in targets and math.isinf(reach_epochs):
-                reach_epochs, reach_hours = spent, clock / 3600.0
-        elif last:  # told as the Recorder does: an infeasible COMPLETE (search.study)
+            if end.key in targets and math.isinf(reach_epochs):
+                reach_epochs, reach_hours = spent, end.clock / 3600.0
+        elif end.last:  # told as the Recorder does: an infeasible COMPLETE (search.study)
             status = "FAIL"
             state, worst, violation = optuna_outcome(status, None, table.mode)
             trial.set_constraint(FAILED_CONSTRAINT, violation)
@@ -382,21 +411,18 @@ def simulate(
         else:
             status = "PRUNED"
             study.tell(trial, state=TrialState.PRUNED)
-        del live[number]
         events.append(
             {
-                "key": k,
-                "number": number,
+                "key": end.key,
+                "number": trial.number,
                 "status": status,
                 "epochs": idx + 1,
-                "end": clock,
+                "end": end.clock,
                 "cum_epochs": spent,
                 "incumbent": incumbent,
             }
         )
         curve.append((spent / budget, table.regret(incumbent)))
-        if spent < budget:
-            launch(clock)
     regret_at = {f: _regret_at(curve, f) for f in FRACTIONS}
     return Trace(searcher, seed, events, reach_epochs, reach_hours, regret_at, curve)
 
@@ -735,15 +761,21 @@ if __name__ == "__main__":
 
 
 # ------------------------------------------------------------- a trainable for bench/scale.py
-def make_trainable(table: Table, scale: float) -> Any:
+def make_trainable(table: Table, scale: float, every: int = 1, kib: int = 0) -> Any:
     """A Tune function trainable (imports no torch) that plays back the table's curve of the
     configuration it is given, sleeping each recorded epoch time x ``scale``. Each report also
     carries ``replay_start`` / ``replay_report`` (wall clock) and ``replay_sleep_s``, so the
-    driver's overhead can be measured from the epoch Parquet (see ``bench/scale.py``)."""
+    driver's overhead can be measured from the epoch Parquet (see ``bench/scale.py``).
+    ``kib`` > 0: like ``lssat.train.run_trial``, it also hands Tune a checkpoint folder (one
+    file of ``kib`` KiB) every ``every`` epochs and at the last, so Tune's checkpoint handling
+    and the Recorder's checkpoint clean-up run as in a real search."""
     curves = {k: (list(c.values), [t * scale for t in c.times]) for k, c in table.configs.items()}
-    metric = table.metric
+    metric, epochs = table.metric, table.epochs
+    blob = b"\0" * (kib * 1024)
 
     def replay_trial(config: dict[str, Any]) -> None:
+        import shutil as _shutil
+        import tempfile as _tempfile
         import time as _time
 
         from ray import tune
@@ -756,9 +788,18 @@ def make_trainable(table: Table, scale: float) -> Any:
         where = placement()
         for epoch, (value, seconds) in enumerate(zip(values, times, strict=True), start=1):
             _time.sleep(seconds)
-            tune.report(
-                {"epoch": epoch, metric: value, "epoch_time_s": seconds, "replay_start": start,
-                 "replay_report": _time.time(), "replay_sleep_s": seconds, **where}
-            )  # fmt: skip
+            metrics = {"epoch": epoch, metric: value, "epoch_time_s": seconds,
+                       "replay_start": start, "replay_report": _time.time(),
+                       "replay_sleep_s": seconds, **where}  # fmt: skip
+            if not blob or not (epoch == epochs or epoch % every == 0):
+                tune.report(metrics)
+                continue
+            ckpt = _tempfile.mkdtemp(prefix="replay-ckpt-")
+            try:
+                with open(f"{ckpt}/model.bin", "wb") as fh:
+                    fh.write(blob)
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(ckpt))
+            finally:
+                _shutil.rmtree(ckpt, ignore_errors=True)
 
     return replay_trial

@@ -21,7 +21,6 @@ hypervolume (tpe_asha, median of N seeds); random ...``. Exit codes: 0 done, 2 b
 from __future__ import annotations
 
 import argparse
-import heapq
 import json
 import math
 import sys
@@ -29,7 +28,6 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -135,10 +133,9 @@ def simulate_mo(
     hypervolume ratio at each of ``FRACTIONS`` and the trials it ran."""
     import optuna
     from optuna.trial import TrialState
-    from ray.tune.schedulers import TrialScheduler
 
     from search.objectives import worst
-    from search.replay import _sampler, _scheduler
+    from search.replay import _sampler, _scheduler, trial_ends
     from search.study import FAILED_CONSTRAINT
 
     table, settings = mt.table, settings or Settings()
@@ -152,57 +149,21 @@ def simulate_mo(
         )
     asha = _scheduler(table, settings) if searcher.endswith("_asha") else None
     index = {k: i for i, k in enumerate(mt.keys)}
-    budget = until * table.grid_epochs
-    clock, spent = 0.0, 0
-    heap: list[tuple[float, int, int]] = []
-    live: dict[int, tuple[Any, Any, str]] = {}
     done: list[tuple[int, str]] = []  # (epochs spent when it completed, config key)
     n_trials = 0
-
-    def launch(now: float) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            trial = study.ask()
-            params = table.space.suggest(trial)
-        k = key(params)
-        cfg = table.configs[k]
-        live[trial.number] = (trial, cfg, k)
-        if asha is not None:
-            asha.on_trial_add(None, SimpleNamespace(trial_id=str(trial.number)))
-        heapq.heappush(heap, (now + cfg.times[0], trial.number, 0))
-
-    for _ in range(concurrency):
-        launch(clock)
-    while heap and spent < budget:
-        clock, number, idx = heapq.heappop(heap)
-        trial, cfg, k = live[number]
-        spent += 1
-        last = idx + 1 == len(cfg.values)
-        stop = False
-        if asha is not None:
-            result = {"epoch": idx + 1, table.metric: cfg.values[idx]}
-            fake = SimpleNamespace(trial_id=str(number))
-            stop = asha.on_trial_result(None, fake, result) == TrialScheduler.STOP
-            if stop or last:
-                asha.on_trial_complete(None, fake, result)
-        if not (stop or last):
-            heapq.heappush(heap, (clock + cfg.times[idx + 1], number, idx + 1))
-            continue
-        vec = mt.values[index[k]]
-        if last and not cfg.failed and np.isfinite(vec).all():
+    for end in trial_ends(study, table, asha, concurrency, until * table.grid_epochs):
+        trial, vec = end.trial, mt.values[index[end.key]]
+        if end.last and not end.cfg.failed and np.isfinite(vec).all():
             trial.set_constraint(FAILED_CONSTRAINT, 0.0)
             study.tell(trial, [float(v) for v in vec])
-            done.append((spent, k))
-        elif last:  # an infeasible COMPLETE with the worst values, as the Recorder tells it
+            done.append((end.spent, end.key))
+        elif end.last:  # an infeasible COMPLETE with the worst values, as the Recorder tells it
             trial.set_constraint(FAILED_CONSTRAINT, 1.0)
             study.tell(trial, worst(dirs))
         else:  # PRUNED without intermediate values (search.study.StudyRef.report)
             trial.set_constraint(FAILED_CONSTRAINT, 0.0)
             study.tell(trial, state=TrialState.PRUNED)
-        del live[number]
         n_trials += 1
-        if spent < budget:
-            launch(clock)
     true_hv = mt.hv(mt.true_front())
     out: dict[str, Any] = {"searcher": searcher, "seed": seed, "trials": n_trials}
     for f in FRACTIONS:
