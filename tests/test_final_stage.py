@@ -104,7 +104,7 @@ def test_no_search_trial_reads_a_test_row(run, demo_data) -> None:
 
 
 def test_final_rows_weights_and_summary(run) -> None:
-    from search.final import final_seeds
+    from search.stages.final import final_seeds
 
     exp, reads, out = run
     rows = results.read_final(exp)

@@ -106,21 +106,21 @@ def test_summary_prints_the_front_and_its_reading(mo) -> None:
 
 
 def test_final_front_plans_the_whole_front(mo) -> None:
-    import argparse
+    import dataclasses
 
     from lssat.errors import ConfigError
-    from search import final
+    from search.stages import final
 
     exp, _, _ = mo
     front = pareto.front(results.read_trials(exp))[1]
-    ns = argparse.Namespace(experiment=str(exp), top_k=None, seeds=2, eval_data=None,
-                            resume=False, n_resamples=10, front=True)  # fmt: skip
-    ctx = final.prepare(ns)  # plans only: writes nothing
-    assert [r.trial_id for r in ctx["runs"][::2]] == list(front["trial_id"])
-    assert len(ctx["runs"]) == 2 * len(front) and ctx["top_k"] == len(front)
+    req = final.FinalRequest(experiment=str(exp), top_k=None, seeds=2, resume=False,
+                             n_resamples=10, front=True)  # fmt: skip
+    plan = final.prepare(req)  # plans only: writes nothing
+    assert [r.trial_id for r in plan.runs[::2]] == list(front["trial_id"])
+    assert len(plan.runs) == 2 * len(front) and plan.top_k == len(front)
     assert not (exp / results.FINAL_DIR).exists()
     with pytest.raises(ConfigError, match="--front and --top-k exclude each other"):
-        final.prepare(argparse.Namespace(**{**vars(ns), "top_k": 2}))
+        final.prepare(dataclasses.replace(req, top_k=2))
 
 
 def test_report_reads_the_searched_front(mo) -> None:
