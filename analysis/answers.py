@@ -11,7 +11,7 @@ import pandas as pd
 
 from analysis import stats
 from analysis.data import Results
-from analysis.sections import Options, Section, fmt, fmt_ci
+from analysis.section import Options, Section, fmt, fmt_ci
 
 QUESTIONS = (
     "What is the role of the backbone?",

@@ -219,7 +219,6 @@ def load_results(
         shown = ", ".join(repr(str(p)) for p in paths)
         raise DataError(f"no trial Parquet files (trials/*.parquet) found under {shown}")
     trials, notes = prepare(raw, value)
-    from analysis.heldout import split_by_fingerprint
 
     trials, fp_notes = split_by_fingerprint(trials)  # one validation set per task is ranked
     notes += fp_notes
@@ -239,3 +238,42 @@ def load_results(
             "most sections are empty."
         )
     return res
+
+
+def split_by_fingerprint(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """(the trials to rank, notes listing the others): per task the largest ``val_set`` group.
+
+    Rows without a ``val_set`` (a trial that failed before its first epoch, or results
+    written before the column existed) are kept: nothing tells them apart.
+    """
+    if "val_set" not in trials or trials.empty:
+        return trials, []
+    fp = trials["val_set"]
+    keep = pd.Series(True, index=trials.index)
+    notes = []
+    for task, idx in trials[fp.notna()].groupby("task_key").groups.items():
+        sizes = fp[idx].astype(str).value_counts()
+        if len(sizes) < 2:
+            continue
+        main = sizes.index[0]
+        out = [i for i in idx if fp[i] != main]
+        keep[out] = False
+        listed = ", ".join(
+            f"#{_num(trials.at[i, 'number'])} ({trials.at[i, 'experiment']}, val_set "
+            f"{str(fp[i])[:12]})"
+            for i in out[:20]
+        )
+        more = f" and {len(out) - 20} more" if len(out) > 20 else ""
+        notes.append(
+            f"Task {task}: {len(out)} trial(s) were scored on another validation set than the "
+            f"{sizes.iloc[0]} ranked ones (val_set {main[:12]}) and are left out of the "
+            f"rankings: {listed}{more}."
+        )
+    return trials[keep], notes
+
+
+def _num(x: object) -> str:
+    try:
+        return str(int(x)) if math.isfinite(float(x)) else "?"
+    except (TypeError, ValueError):
+        return "?"

@@ -1,5 +1,5 @@
 """The report's view of multi-objective searches: the Pareto front of the objectives each
-study searched (``objectives`` / ``objective_values`` trial columns, :mod:`search.pareto`)
+study searched (``objectives`` / ``objective_values`` trial columns, :mod:`search.results.pareto`)
 and a plain-language reading of it ("+0.02 val_auc costs 3.1x the GFLOPs")."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from search import pareto
+from search.results import pareto
 
 COLUMNS = ["task", "experiment", "objectives", "number", "trial_id", "backbone", "values"]
 

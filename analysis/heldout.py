@@ -18,39 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.data import split_by_fingerprint  # noqa: F401  (re-exported)
+from analysis.section import Section
 from search.results import CI_HIGH, CI_LOW, read_final
-
-
-def split_by_fingerprint(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """(the trials to rank, notes listing the others): per task the largest ``val_set`` group.
-
-    Rows without a ``val_set`` (a trial that failed before its first epoch, or results
-    written before the column existed) are kept: nothing tells them apart.
-    """
-    if "val_set" not in trials or trials.empty:
-        return trials, []
-    fp = trials["val_set"]
-    keep = pd.Series(True, index=trials.index)
-    notes = []
-    for task, idx in trials[fp.notna()].groupby("task_key").groups.items():
-        sizes = fp[idx].astype(str).value_counts()
-        if len(sizes) < 2:
-            continue
-        main = sizes.index[0]
-        out = [i for i in idx if fp[i] != main]
-        keep[out] = False
-        listed = ", ".join(
-            f"#{_num(trials.at[i, 'number'])} ({trials.at[i, 'experiment']}, val_set "
-            f"{str(fp[i])[:12]})"
-            for i in out[:20]
-        )
-        more = f" and {len(out) - 20} more" if len(out) > 20 else ""
-        notes.append(
-            f"Task {task}: {len(out)} trial(s) were scored on another validation set than the "
-            f"{sizes.iloc[0]} ranked ones (val_set {main[:12]}) and are left out of the "
-            f"rankings: {listed}{more}."
-        )
-    return trials[keep], notes
 
 
 def _num(x: Any) -> str:
@@ -166,7 +136,6 @@ def headline(res: Any) -> tuple[list[str], pd.DataFrame]:
 
 def heldout_section(res: Any, opt: Any) -> Any:
     """The report section "Held-out test (final stage)" (its sentences head the report)."""
-    from analysis.sections import Section
 
     s = Section("heldout", "Held-out test (final stage)")
     lines, table = headline(res)

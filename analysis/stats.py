@@ -14,6 +14,8 @@ import pandas as pd
 from scipy import stats
 from scipy.special import gammaln
 
+from search.results.agreement import pairwise_kendall  # noqa: F401  (re-exported)
+
 STATISTICS = {"median": np.median, "mean": np.mean, "max": np.max, "min": np.min}
 
 
@@ -303,27 +305,6 @@ def friedman(matrix: pd.DataFrame, alpha: float = 0.05) -> FriedmanResult:
         mean_ranks=r.mean(axis=0).sort_values(),
         cd=nemenyi_cd(k, n, alpha),
     )
-
-
-def pairwise_kendall(matrix: pd.DataFrame, min_common: int = 3) -> pd.DataFrame:
-    """Kendall tau-b (scipy) between every pair of rows (tasks) over their common columns.
-
-    Rows with fewer than ``min_common`` common non-missing columns get NaN tau and p.
-    """
-    out = []
-    names = list(matrix.index)
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            both = matrix.loc[[a, b]].dropna(axis=1)
-            n = both.shape[1]
-            tau = p = float("nan")
-            if n >= min_common:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    res = stats.kendalltau(both.loc[a].to_numpy(), both.loc[b].to_numpy())
-                tau, p = float(res.statistic), float(res.pvalue)
-            out.append({"task_a": a, "task_b": b, "n_common": n, "tau": tau, "p": p})
-    return pd.DataFrame(out, columns=["task_a", "task_b", "n_common", "tau", "p"])
 
 
 def holm(pvalues: np.ndarray | list[float]) -> np.ndarray:

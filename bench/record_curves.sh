@@ -64,7 +64,7 @@ print(t.task, yaml.safe_load((SPACES / t.space).read_text())['fixed']['epochs'])
     cp -r "$exp/trials" "$exp/epochs" "$out/"
     cp "$exp/space.yaml" "$out/space.yaml"
     done_n=$(find "$out/trials" -name '*.parquet' | wc -l)
-    grid_n=$("$PYTHON" -c "from search.space import load_space; print(len(load_space('$GRID', \
+    grid_n=$("$PYTHON" -c "from search.optimize.space import load_space; print(len(load_space('$GRID', \
 '$task').grid_points()))")
     {
         echo "commit: $commit${dirty:+ (uncommitted changes)}"

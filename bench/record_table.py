@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from lssat.data import resolve_data
-    from search.space import parse_space
+    from search.optimize.space import parse_space
 
     raw = yaml.safe_load(Path(args.grid).read_text())
     data_spec = args.data or raw.pop("data", None)

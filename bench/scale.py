@@ -66,8 +66,8 @@ def synthetic_table(out: Path, seed: int = 0) -> Path:
     import numpy as np
     import yaml
 
+    from search.optimize.space import load_space
     from search.replay import write_table
-    from search.space import load_space
 
     rng = np.random.default_rng(seed)
     grid = ROOT / "bench" / "curves" / "grid.yaml"
@@ -111,7 +111,7 @@ def search_space_file(table: Any, args: argparse.Namespace, path: Path) -> Path:
     """The table's grid values as a TPE + ASHA space (the settings of --space, else the demo's)."""
     import yaml
 
-    from search.space import load_space
+    from search.optimize.space import load_space
 
     d = table.space.to_dict()
     src = load_space(args.space) if args.space else load_space(ROOT / "spaces" / "demo.yaml")
@@ -155,8 +155,9 @@ class Timers:
 def instrument(timers: Timers, trainable: Any) -> None:
     """Time the searcher's asks, the Recorder's Parquet writes and the journal writes; swap the
     trial function search.run hands to Tune for the replay trainable."""
-    from search import results, searcher, study
-    from search import trainable as tr
+    from search import results
+    from search.execution import trainable as tr
+    from search.optimize import searcher, study
 
     timers.wrap(searcher.OptunaAskSearcher, "suggest", "ask")
     timers.wrap(results, "write_epochs", "parquet")

@@ -104,10 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _no_flags(args: argparse.Namespace | None = None) -> argparse.Namespace:
-    return argparse.Namespace(space=None, n_startup_trials=None,
-                              grace_period=getattr(args, "grace_period", None),
-                              reduction_factor=getattr(args, "reduction_factor", None))  # fmt: skip
+def _no_flags(args: argparse.Namespace | None = None) -> replay.ReplayRequest:
+    return replay.ReplayRequest(
+        experiment="",
+        grace_period=getattr(args, "grace_period", None),
+        reduction_factor=getattr(args, "reduction_factor", None),
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,20 @@ DEMO_TASKS = (
 )
 
 
+@dataclass(frozen=True)
+class DemoOptions:
+    """``search.demo``'s flags, typed."""
+
+    results: str = "results"
+    out: str = "report"
+    tasks: str = ",".join(t.demo for t in DEMO_TASKS)
+    trials: int | None = None
+    epochs: int | None = None
+    final_seeds: int = 3
+    n_resamples: int = 2000
+    seed: int = 0
+    max_concurrent: int | None = None
+    verbose: bool = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,30 +112,30 @@ def _tasks(spec: str) -> list[DemoTask]:
     return [by[n] for n in dict.fromkeys(names)]
 
 
-def _search_argv(t: DemoTask, args: argparse.Namespace, exp_dir: Path) -> list[str]:
-    from search.study import load_settings
+def _search_argv(t: DemoTask, opts: DemoOptions, exp_dir: Path) -> list[str]:
+    from search.optimize.study import load_settings
 
     argv = ["--task", t.task, "--space", str(SPACES / t.space), "--data", f"demo:{t.demo}",
-            "--name", t.demo, "--results", args.results, "--seed", str(args.seed),
+            "--name", t.demo, "--results", opts.results, "--seed", str(opts.seed),
             "--no-dashboard"]  # fmt: skip
     if load_settings(exp_dir) is not None:  # resume: the saved space and epochs hold
-        argv = ["--task", t.task, "--name", t.demo, "--results", args.results, "--resume",
+        argv = ["--task", t.task, "--name", t.demo, "--results", opts.results, "--resume",
                 "--no-dashboard"]  # fmt: skip
     else:
-        argv += [f"--epochs={args.epochs}"] if args.epochs else []
-    argv += [f"--trials={args.trials}"] if args.trials else []
-    argv += [f"--max-concurrent={args.max_concurrent}"] if args.max_concurrent else []
-    argv += ["--verbose"] if args.verbose else []
+        argv += [f"--epochs={opts.epochs}"] if opts.epochs else []
+    argv += [f"--trials={opts.trials}"] if opts.trials else []
+    argv += [f"--max-concurrent={opts.max_concurrent}"] if opts.max_concurrent else []
+    argv += ["--verbose"] if opts.verbose else []
     return argv
 
 
-def _budget(exp_dir: Path, t: DemoTask, args: argparse.Namespace) -> int:
-    from search.space import load_space
-    from search.study import load_settings
+def _budget(exp_dir: Path, t: DemoTask, opts: DemoOptions) -> int:
+    from search.optimize.space import load_space
+    from search.optimize.study import load_settings
 
     settings = load_settings(exp_dir)
-    if args.trials:
-        return args.trials
+    if opts.trials:
+        return opts.trials
     if settings is not None:
         return int(settings["trials"])
     return load_space(SPACES / t.space, t.task).trials
@@ -158,12 +172,11 @@ class _Ray:
         """Start Ray unless this process is connected (a search that shut it down would show
         here as a second start)."""
         if self.ray is None or not self.ray.is_initialized():
-            from search.run import _ray_init
+            from search.execution.ray_init import RayOptions, ray_init
 
             t0 = time.time()
             print("starting Ray (once for every task) ...", flush=True)
-            ns = argparse.Namespace(address=None, verbose=self.verbose, no_dashboard=True)
-            self.ray = _ray_init(ns)
+            self.ray = ray_init(RayOptions(verbose=self.verbose, dashboard=False))
             # Tune logs an ERROR when it cannot reuse an idle actor for the next trial, then
             # simply starts a new one: not an error of the demo, so keep it off the terminal
             logging.getLogger("ray.tune.execution.tune_controller").addFilter(
@@ -178,21 +191,21 @@ class _Ray:
             self.ray.shutdown()
 
 
-def run_search(t: DemoTask, args: argparse.Namespace, ray: _Ray) -> int:
+def run_search(t: DemoTask, opts: DemoOptions, ray: _Ray) -> int:
     """Run (or resume, or just reprint) the search of one demo task; returns its exit code."""
-    from search import run as search_run
+    from search.driver import cli as search_cli
 
-    exp_dir = Path(args.results).expanduser().resolve() / t.task / t.demo
-    budget, done = _budget(exp_dir, t, args), _finished(exp_dir)
-    log = Path(args.results) / "demo-logs" / f"{t.demo}.log"
+    exp_dir = Path(opts.results).expanduser().resolve() / t.task / t.demo
+    budget, done = _budget(exp_dir, t, opts), _finished(exp_dir)
+    log = Path(opts.results) / "demo-logs" / f"{t.demo}.log"
     if done < budget:
         ray.ensure()
         print(f"{t.key}: searching ({budget - done} of {budget} trials to run; log {log}) ...",
               flush=True)  # fmt: skip
     t0 = time.time()
-    sargs = search_run.build_parser().parse_args(_search_argv(t, args, exp_dir))
-    with _captured(log, args.verbose):
-        code = search_run.run(sargs)
+    sargs = search_cli.build_parser().parse_args(_search_argv(t, opts, exp_dir))
+    with _captured(log, opts.verbose):
+        code = search_cli.run(sargs)
     if done < budget:
         print(f"{t.key}: search finished in {time.time() - t0:.0f} s (exit {code})", flush=True)
     return code
@@ -200,33 +213,35 @@ def run_search(t: DemoTask, args: argparse.Namespace, ray: _Ray) -> int:
 
 def final_available() -> bool:
     """True when the held-out final stage (``search.final``) is installed."""
-    return importlib.util.find_spec("search.final") is not None
+    return importlib.util.find_spec("search.stages.final") is not None
 
 
-def run_final(t: DemoTask, args: argparse.Namespace, ray: _Ray) -> list[str]:
+def run_final(t: DemoTask, opts: DemoOptions, ray: _Ray) -> list[str]:
     """The held-out final stage of the task's best configuration (``--final-seeds`` seeds,
     scored once on the test split); its summary lines. Finished runs are not redone."""
-    if args.final_seeds <= 0:
+    if opts.final_seeds <= 0:
         return [f"{t.key}: held-out final stage skipped (--final-seeds 0)"]
     if not final_available():
         return [f"{t.key}: held-out final stage not run: search.final is not in this version"]
-    from search import final
+    from search.execution.ray_init import RayOptions
+    from search.stages import final
 
-    exp_dir = Path(args.results).expanduser().resolve() / t.task / t.demo
-    argv = [str(exp_dir), "--top-k", "1", "--seeds", str(args.final_seeds), "--no-dashboard"]
-    if (exp_dir / "final").is_dir():
-        argv.append("--resume")
-    fargs = final.build_parser().parse_args(argv + (["--verbose"] if args.verbose else []))
-    log = Path(args.results) / "demo-logs" / f"{t.demo}-final.log"
+    exp_dir = Path(opts.results).expanduser().resolve() / t.task / t.demo
+    fargs = final.FinalRequest(
+        experiment=str(exp_dir), top_k=1, seeds=opts.final_seeds,
+        resume=(exp_dir / "final").is_dir(),
+        ray=RayOptions(verbose=opts.verbose, dashboard=False),
+    )  # fmt: skip
+    log = Path(opts.results) / "demo-logs" / f"{t.demo}-final.log"
     try:
-        with _captured(log, args.verbose):
-            ctx = final.prepare(fargs)
-        if ctx["todo"]:
+        with _captured(log, opts.verbose):
+            stage = final.prepare(fargs)
+        if stage.todo:
             ray.ensure()
-            print(f"{t.key}: held-out final stage ({len(ctx['todo'])} runs; log {log}) ...",
+            print(f"{t.key}: held-out final stage ({len(stage.todo)} runs; log {log}) ...",
                   flush=True)  # fmt: skip
-        with _captured(log, args.verbose):
-            code = final.execute(ray.ray, ctx, fargs)
+        with _captured(log, opts.verbose):
+            code = final.execute(ray.ray, stage, fargs)
     except LssatError as exc:  # e.g. no COMPLETE trial: the other tasks still get theirs
         return [f"{t.key}: held-out final stage not run: {exc}"]
     lines = final.summary_lines(exp_dir)
@@ -234,15 +249,15 @@ def run_final(t: DemoTask, args: argparse.Namespace, ray: _Ray) -> list[str]:
     return [head, *lines[1:]] if lines else [f"{head}: no result (log {log})"]
 
 
-def write_report(exp_dirs: list[Path], args: argparse.Namespace) -> tuple[Path, Any, list]:
+def write_report(exp_dirs: list[Path], opts: DemoOptions) -> tuple[Path, Any, list]:
     """Build the report of the demo's experiments; returns (path, Results, sections)."""
     from analysis.data import load_results
     from analysis.report import write_report as write
     from analysis.sections import Options, build_sections
 
     res = load_results([str(p) for p in exp_dirs])
-    sections = build_sections(res, Options(n_resamples=args.n_resamples, seed=args.seed))
-    return write(res, sections, args.out), res, sections
+    sections = build_sections(res, Options(n_resamples=opts.n_resamples, seed=opts.seed))
+    return write(res, sections, opts.out), res, sections
 
 
 def summary_lines(res: Any, sections: list) -> list[str]:
@@ -266,12 +281,17 @@ def summary_lines(res: Any, sections: list) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The command line as :class:`DemoOptions`, then the demo."""
+    return run_demo(DemoOptions(**{f.name: getattr(args, f.name) for f in fields(DemoOptions)}))
+
+
+def run_demo(opts: DemoOptions) -> int:
     """The demo itself; returns the exit code."""
     t_start = time.time()
-    tasks = _tasks(args.tasks)
-    for flag, value, low in (("--trials", args.trials, 1), ("--epochs", args.epochs, 1),
-                             ("--final-seeds", args.final_seeds, 0),
-                             ("--max-concurrent", args.max_concurrent, 1)):  # fmt: skip
+    tasks = _tasks(opts.tasks)
+    for flag, value, low in (("--trials", opts.trials, 1), ("--epochs", opts.epochs, 1),
+                             ("--final-seeds", opts.final_seeds, 0),
+                             ("--max-concurrent", opts.max_concurrent, 1)):  # fmt: skip
         if value is not None and value < low:
             raise ConfigError(f"{flag} is {value}; it must be at least {low}")
     from lssat.data.demo import demo_dataset
@@ -281,22 +301,22 @@ def run(args: argparse.Namespace) -> int:
         demo_dataset(name=t.demo)
     print(f"demo data ready in {time.time() - t0:.1f} s: {', '.join(t.key for t in tasks)}",
           flush=True)  # fmt: skip
-    ray = _Ray(args.verbose)
+    ray = _Ray(opts.verbose)
     code = 0
     exp_dirs = []
     try:
         for t in tasks:
-            code = max(code, run_search(t, args, ray))
-            exp_dirs.append(Path(args.results) / t.task / t.demo)
-        finals = [line for t in tasks for line in run_final(t, args, ray)]
+            code = max(code, run_search(t, opts, ray))
+            exp_dirs.append(Path(opts.results) / t.task / t.demo)
+        finals = [line for t in tasks for line in run_final(t, opts, ray)]
     finally:
         ray.close()
-    path, res, sections = write_report(exp_dirs, args)
+    path, res, sections = write_report(exp_dirs, opts)
     print(f"report: {path.resolve()}")
     print("\n".join(summary_lines(res, sections)))
     print("\n".join(finals))
-    print(f"demo done in {time.time() - t_start:.0f} s; results in {args.results}/, search "
-          f"logs in {args.results}/demo-logs/")  # fmt: skip
+    print(f"demo done in {time.time() - t_start:.0f} s; results in {opts.results}/, search "
+          f"logs in {opts.results}/demo-logs/")  # fmt: skip
     return code
 
 

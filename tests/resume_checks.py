@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 
 from search import results
-from search.study import STUDY_FILE, parquet_status
+from search.optimize.study import STUDY_FILE, parquet_status
 
 
 def wait_one_done_one_running(

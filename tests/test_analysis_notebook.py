@@ -13,7 +13,7 @@ from analysis.synthetic import write_synthetic
 NOTEBOOKS = sorted(
     p
     for p in (Path(__file__).resolve().parents[1] / "analysis").glob("*.ipynb")
-    if p.name != "search_efficiency.ipynb"  # reads replay CSVs: tests/test_issue16_replay.py
+    if p.name != "search_efficiency.ipynb"  # reads replay CSVs: tests/test_replay.py
 )
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from search import demo
-from search.space import load_space
+from search.optimize.space import load_space
 
 
 @pytest.mark.parametrize("t", demo.DEMO_TASKS, ids=lambda t: t.key)

@@ -1,4 +1,4 @@
-"""Multi-worker trials: ``search.distributed.run_distributed_trial`` under Ray Train.
+"""Multi-worker trials: ``search.execution.distributed.run_distributed_trial`` under Ray Train.
 
 The slow test runs the real path - a Ray Tune function trial that launches a 2-worker
 ``TorchTrainer`` (gloo on CPU) around ``lssat.train.run_trial`` - and checks that both
@@ -76,7 +76,7 @@ def tiny_config():
 
 
 def test_bad_arguments_are_config_errors(tmp_path: Path) -> None:
-    from search.distributed import run_distributed_trial
+    from search.execution.distributed import run_distributed_trial
 
     cases = [
         ({"num_workers": 0}, "num_workers"),
@@ -93,7 +93,7 @@ def test_bad_arguments_are_config_errors(tmp_path: Path) -> None:
 def test_worker_lssat_error_is_unwrapped() -> None:
     from ray.train import WorkerGroupError
 
-    from search.distributed import _lssat_cause
+    from search.execution.distributed import _lssat_cause
 
     err = DataError("shard 3 is corrupt")
     group = WorkerGroupError("rank 1 failed", {0: RuntimeError("peer gone"), 1: err})
@@ -122,7 +122,7 @@ def test_two_worker_trial_trains_reports_and_checkpoints(tmp_path: Path, ray_cpu
     from ray import tune
 
     from lssat.checkpoint import load_checkpoint
-    from search.distributed import run_distributed_trial
+    from search.execution.distributed import run_distributed_trial
 
     record = tmp_path / "record"
     record.mkdir()

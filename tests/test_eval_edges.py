@@ -66,7 +66,7 @@ def final_run(tmp_path_factory: pytest.TempPathFactory, demo_data: Path) -> dict
     """One held-out run as the final stage makes it (bf16 autocast training, run seed 7, 64
     resamples): its reported metrics and its weights file."""
     from lssat.train import run_trial
-    from search.evaluate import heldout_trial
+    from search.execution.heldout import heldout_trial
 
     root = tmp_path_factory.mktemp("final-run")
     config = TrialConfig(backbone="vit_tiny_patch16_224", epochs=1, train_subset=8,
@@ -101,7 +101,7 @@ def test_evaluate_reproduces_the_final_numbers_and_intervals_without_flags(
 def test_heldout_scoring_uses_float32_logits_whatever_the_training_precision(
     final_run: dict, demo_data: Path
 ) -> None:
-    from search.evaluate import EvalSet, evaluate_model, load_weights
+    from search.execution.heldout import EvalSet, evaluate_model, load_weights
 
     model, config, _ = load_weights(final_run["weights"])
     es = EvalSet("x", str(demo_data), "test")
@@ -163,8 +163,9 @@ def _nan_after_training(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def test_nan_loss_names_epoch_and_step_and_is_classified_non_finite(demo_data: Path) -> None:
+    from search.execution.errors import classify_error
+
     from lssat.train import run_trial
-    from search.recorder import classify_error
 
     config = TrialConfig(backbone="vit_tiny_patch16_224", epochs=1, train_subset=4,
                          val_subset=4, batch_size=8, aux_weight=0.0, **TINY)  # fmt: skip
@@ -178,7 +179,8 @@ def test_nan_loss_names_epoch_and_step_and_is_classified_non_finite(demo_data: P
 def test_final_stage_keeps_the_weights_when_scoring_meets_nan(
     final_run: dict, demo_data: Path, tmp_path: Path
 ) -> None:
-    from search.evaluate import heldout_trial, load_weights, main
+    from search.evaluate import main
+    from search.execution.heldout import heldout_trial, load_weights
 
     model, config, info = load_weights(final_run["weights"])
     _nan_head(model)

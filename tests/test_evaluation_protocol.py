@@ -88,7 +88,7 @@ def test_engine_subset_counts_videos_and_rows_without_videos() -> None:
 
 
 def test_subset_fields_cannot_be_searched(tmp_path) -> None:
-    from search.space import load_space
+    from search.optimize.space import load_space
 
     space = tmp_path / "s.yaml"
     space.write_text("task: deepfake\nparams:\n  val_subset: {choices: [4, 8]}\n")
@@ -121,10 +121,8 @@ def test_search_refuses_to_select_on_the_test_split(affectnet_no_val: Path, tmp_
 
 
 def test_allow_test_selection_and_final_wiring(affectnet_no_val: Path, tmp_path) -> None:
-    import argparse
-
-    from search.run import check_protocol, final_wanted
-    from search.space import SearchSpace
+    from search.driver.plan import Request, check_protocol, final_wanted
+    from search.optimize.space import SearchSpace
 
     check_protocol(affectnet_no_val, True, False)  # allowed: the rows say val_is_test
     meta = json.loads((affectnet_no_val / "meta.json").read_text())
@@ -134,15 +132,15 @@ def test_allow_test_selection_and_final_wiring(affectnet_no_val: Path, tmp_path)
         check_protocol(tmp_path, False, True)
     check_protocol(tmp_path, False, False)
     space = SearchSpace("s", "deepfake", "val_auc", "max", final={"top_k": 2, "seeds": 4})
-    none = argparse.Namespace(final_top_k=None, final_seeds=None)
+    none = Request(task="deepfake", final_top_k=None, final_seeds=None)
     assert final_wanted(none, space) == (2, 4)
-    assert final_wanted(argparse.Namespace(final_top_k=1, final_seeds=None), space) == (1, 4)
+    assert final_wanted(Request(task="deepfake", final_top_k=1, final_seeds=None), space) == (1, 4)
     assert final_wanted(none, SearchSpace("s", "deepfake", "val_auc", "max")) is None
 
 
 # -------------------------------------------------------------- intervals over videos
 def _scored(frames_per_video: int) -> dict[str, float]:
-    from search.evaluate import score
+    from search.execution.heldout import score
 
     rng = np.random.default_rng(0)
     n_vid = 30
@@ -169,7 +167,7 @@ def test_bootstrap_resamples_videos_not_frames() -> None:
 
 def test_weights_round_trip(tmp_path) -> None:
     from lssat.model import build
-    from search.evaluate import load_weights, save_weights
+    from search.execution.heldout import load_weights, save_weights
 
     config = cfg(backbone="resnet18", aux_weight=0.0)
     model = build(config, 1).eval()

@@ -4,7 +4,7 @@ retrains the best configuration with new seeds, scores it once on test and an ex
 bootstrap intervals, keeps its weights, and ``search.evaluate`` reproduces its numbers.
 
 One search (3 trials) and one final stage (1 configuration x 2 seeds) run once per module,
-with ``search.read_guard`` recording the rows every trial reads.
+with ``search.testing.read_guard`` recording the rows every trial reads.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def run(tmp_path_factory, demo_data):
     logs.mkdir()
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1",
-           "LSSAT_TRIAL_FN": "search.read_guard:recording_trial",
+           "LSSAT_TRIAL_FN": "search.testing.read_guard:recording_trial",
            "LSSAT_TRIAL_FN_ARGS": json.dumps({"log_dir": str(logs)})}  # fmt: skip
     exp = root / "results" / "deepfake" / "t"
     search = _cli("search.run", ["--task", "deepfake", "--space", str(root / "space.yaml"),

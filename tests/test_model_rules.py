@@ -126,7 +126,7 @@ def test_macro_f1_leaves_out_classes_absent_from_labels_and_predictions() -> Non
 
 # ------------------------------------------------------------------ aux_weight range
 def test_aux_weight_one_is_refused_in_a_config_and_a_space_file() -> None:
-    from search.space import parse_space
+    from search.optimize.space import parse_space
 
     assert TrialConfig(aux_weight=0.99).aux_weight == 0.99
     with pytest.raises(ConfigError, match=r"'aux_weight' is 1\.0; allowed range \[0\.0, 1\.0\)"):

@@ -15,7 +15,7 @@ from pathlib import Path
 from ray.tune.schedulers import ASHAScheduler
 
 from search import results
-from search.asha import restore_rungs, resumed_hook, rung_records
+from search.execution.asha import restore_rungs, resumed_hook, rung_records
 
 METRIC, MODE = "val_auc", "max"
 # trial_id -> its val_auc per epoch (finished: complete or pruned; "t4" was interrupted)

@@ -21,7 +21,6 @@ searches on the demo data:
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import shutil
@@ -37,10 +36,12 @@ import pytest
 from resume_checks import assert_resumed_exactly, rows, same_row, wait_one_done_one_running
 
 from lssat.errors import ConfigError
-from search import faults, results
-from search.capacity import ClusterShape
-from search.run import _concurrency, main, trial_fn_meta, trial_resources
-from search.trainable import load_trial_fn, train_run_name
+from search import results
+from search.execution.capacity import ClusterShape
+from search.execution.resources import TrialResources, concurrency, trial_fn_meta
+from search.execution.trainable import load_trial_fn, train_run_name
+from search.run import main
+from search.testing import faults
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = """\
@@ -56,9 +57,10 @@ params:
 
 
 # ----------------------------------------------------------------------------- fast: wiring
-def _args(**kw: object) -> argparse.Namespace:
-    base = {"cpus_per_trial": 1.0, "gpus_per_trial": 0.0, "workers_per_trial": 1}
-    return argparse.Namespace(**{**base, "max_concurrent": None, **kw})
+def _args(**kw: object) -> TrialResources:
+    """The trial's resources as the flags name them (--cpus-per-trial ...)."""
+    names = {"cpus_per_trial": "cpus", "gpus_per_trial": "gpus", "workers_per_trial": "workers"}
+    return TrialResources(**{names.get(k, k): v for k, v in kw.items()})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -78,19 +80,19 @@ def test_bad_cluster_flags_are_one_line_errors(
 
 
 def test_multi_worker_trials_hold_a_token_cpu_and_count_workers() -> None:
-    assert trial_resources(_args(cpus_per_trial=2.0, gpus_per_trial=0.5)) == {
+    assert _args(cpus_per_trial=2.0, gpus_per_trial=0.5).tune_resources() == {
         "cpu": 2.0,
         "gpu": 0.5,
     }
-    assert trial_resources(_args(workers_per_trial=4, gpus_per_trial=1.0)) == {"cpu": 0.01}
+    assert _args(workers_per_trial=4, gpus_per_trial=1.0).tune_resources() == {"cpu": 0.01}
     # 8 CPUs / 4 GPUs: plain 1-GPU trials fit 4 at once, 2-worker trials 2, 4-worker trials 1
     node = ClusterShape([{"CPU": 8.0, "GPU": 4.0}], "live nodes")
-    assert _concurrency(node, _args(gpus_per_trial=1.0), local=False) == 4
-    assert _concurrency(node, _args(gpus_per_trial=1.0, workers_per_trial=2), local=False) == 2
-    assert _concurrency(node, _args(gpus_per_trial=0.5, workers_per_trial=1), local=False) == 8
-    assert _concurrency(node, _args(cpus_per_trial=3.0, workers_per_trial=2), local=False) == 1
+    assert concurrency(node, _args(gpus_per_trial=1.0), local=False) == 4
+    assert concurrency(node, _args(gpus_per_trial=1.0, workers_per_trial=2), local=False) == 2
+    assert concurrency(node, _args(gpus_per_trial=0.5, workers_per_trial=1), local=False) == 8
+    assert concurrency(node, _args(cpus_per_trial=3.0, workers_per_trial=2), local=False) == 1
     with pytest.raises(ConfigError, match=r"4 workers x \(1 CPU \+ 2 GPU\) \+ a 0.01-CPU"):
-        _concurrency(node, _args(gpus_per_trial=2.0, workers_per_trial=4), local=True)
+        concurrency(node, _args(gpus_per_trial=2.0, workers_per_trial=4), local=True)
 
 
 def test_trial_fn_hook_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,17 +105,17 @@ def test_trial_fn_hook_is_read_from_the_environment(monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv(key, value)
     meta = trial_fn_meta()
     assert meta == {
-        "trial_fn": "search.faults:slow_epochs",
+        "trial_fn": "search.testing.faults:slow_epochs",
         "trial_fn_args": {"log_dir": "/x", "seconds": 1},
     }
     fn = load_trial_fn(meta["trial_fn"], meta["trial_fn_args"])
     assert fn.func is faults.slow_epochs and fn.keywords == {"log_dir": "/x", "seconds": 1}
-    with pytest.raises(ConfigError, match="LSSAT_TRIAL_FN is 'search.faults:nope'"):
-        load_trial_fn("search.faults:nope")
+    with pytest.raises(ConfigError, match="LSSAT_TRIAL_FN is 'search.testing.faults:nope'"):
+        load_trial_fn("search.testing.faults:nope")
     monkeypatch.setenv("LSSAT_TRIAL_FN", "not a spec")
     with pytest.raises(ConfigError, match="must be module:function"):
         trial_fn_meta()
-    monkeypatch.setenv("LSSAT_TRIAL_FN", "search.faults:slow_epochs")
+    monkeypatch.setenv("LSSAT_TRIAL_FN", "search.testing.faults:slow_epochs")
     monkeypatch.setenv("LSSAT_TRIAL_FN_ARGS", "[1]")
     with pytest.raises(ConfigError, match="must be a JSON object"):
         trial_fn_meta()
@@ -272,7 +274,7 @@ def test_corrupt_checkpoint_is_a_data_error_naming_the_file(
 ) -> None:
     from lssat.config import TrialConfig
     from lssat.errors import DataError
-    from search.trainable import _portable
+    from search.execution.trainable import _portable
 
     bad = tmp_path / "checkpoint_000001"
     bad.mkdir()

@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import metadata
 
 from search import results
-from search.study import STUDY_FILE, parquet_status
+from search.optimize.study import STUDY_FILE, parquet_status
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from lssat.errors import DataError
 from search import results
-from search.study import (
+from search.optimize.study import (
     ATTR_TRIAL_ID,
     StudyRef,
     distributions_json,

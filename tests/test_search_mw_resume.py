@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from search import faults, results
+from search import results
+from search.testing import faults
 
 pytestmark = pytest.mark.slow
 

@@ -21,14 +21,14 @@ import pytest
 import yaml
 
 from search import results
-from search.capacity import (
+from search.execution.capacity import (
     ClusterShape,
     rough_gpu_hours,
     shape_from_config,
     trial_bundles,
     trials_that_fit,
 )
-from search.run import _concurrency
+from search.execution.resources import TrialResources, concurrency
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD_SPACE = """\
@@ -78,13 +78,13 @@ def test_cluster_yaml_concurrency_comes_from_its_node_types() -> None:
     assert shape is not None and shape.autoscaling
     assert len(shape.nodes) == 1 + 10  # head + max_workers
     args = _args(cpus_per_trial=4.0, gpus_per_trial=0.5)
-    assert _concurrency(shape, args, local=False) == 32
-    assert _concurrency(shape, _args(cpus_per_trial=8.0, gpus_per_trial=1.0), local=False) == 16
+    assert concurrency(shape, args, local=False) == 32
+    assert concurrency(shape, _args(cpus_per_trial=8.0, gpus_per_trial=1.0), local=False) == 16
     ddp = _args(cpus_per_trial=8.0, gpus_per_trial=1.0, workers_per_trial=4)
-    assert _concurrency(shape, ddp, local=False) == 4  # 2 on the 4-GPU nodes, 2 over 1-GPU ones
+    assert concurrency(shape, ddp, local=False) == 4  # 2 on the 4-GPU nodes, 2 over 1-GPU ones
     now = ClusterShape([{"CPU": 0.0, "GPU": 0.0}], "live nodes")
     with pytest.raises(Exception, match="no node of this cluster can hold it"):
-        _concurrency(now, args, local=False)
+        concurrency(now, args, local=False)
     assert shape.largest() == "the largest node type offers 48 CPU + 4 GPU"
 
 
@@ -94,11 +94,10 @@ def test_rough_gpu_hours() -> None:
     assert asha == pytest.approx(27 * 1 + 9 * 2 + 3 * 6)  # 27 to rung 1, 9 to 3, 3 to 9
 
 
-def _args(**kw: object):
-    import argparse
-
-    base = {"cpus_per_trial": 1.0, "gpus_per_trial": 0.0, "workers_per_trial": 1}
-    return argparse.Namespace(**{**base, "max_concurrent": None, **kw})
+def _args(**kw: object) -> TrialResources:
+    """The trial's resources as the flags name them (--cpus-per-trial ...)."""
+    names = {"cpus_per_trial": "cpus", "gpus_per_trial": "gpus", "workers_per_trial": "workers"}
+    return TrialResources(**{names.get(k, k): v for k, v in kw.items()})  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------ slow
@@ -140,7 +139,7 @@ def test_demo_data_is_resolved_on_the_trial_node(
     """Without --data the driver's demo path may exist only on the head: a trial resolves
     (or builds) the demo in its own node's cache instead."""
     from lssat.config import TrialConfig
-    from search.trainable import trial_data
+    from search.execution.trainable import trial_data
 
     monkeypatch.setenv("LSSAT_CACHE", str(demo_data.parent))  # this "node"'s cache
     cfg = TrialConfig(task="deepfake")

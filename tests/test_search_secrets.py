@@ -16,9 +16,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.redact import ENV_VAR, redact_text, redact_url
+from search.optimize.study import StudyRef
+from search.results.redact import ENV_VAR, redact_text, redact_url
 from search.run import main
-from search.study import StudyRef
 
 URL = "postgresql://user:secret@host/db"
 SPACE = """\

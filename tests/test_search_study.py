@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from lssat.errors import ConfigError
 from search import results
-from search.study import (
+from search.optimize.study import (
     ATTR_TRIAL_ID,
     STUDY_FILE,
     StudyRef,
@@ -147,7 +147,7 @@ def test_disk_errors_are_told_apart_from_trial_errors() -> None:
     search; any other error is the trial's own."""
     import errno
 
-    from search.recorder import disk_error
+    from search.execution.recorder import disk_error
 
     full = OSError(errno.ENOSPC, "No space left on device")
     assert disk_error(full) == "No space left on device"

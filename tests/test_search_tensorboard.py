@@ -9,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import api_pb2, metadata
 
 from lssat.errors import NonFiniteLossError
-from search.tensorboard import write_trial_hparams
+from search.results.tensorboard import write_trial_hparams
 
 
 def test_hparams_session_and_metrics_are_readable(tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_hparams_session_and_metrics_are_readable(tmp_path: Path) -> None:
 
 
 def test_errors_are_classified_through_ray_wrappers() -> None:
-    from search.recorder import classify_error
+    from search.execution.recorder import classify_error
 
     class Wrapped(Exception):  # stands in for ray.exceptions.RayTaskError
         def __init__(self, cause: BaseException):
@@ -52,7 +52,7 @@ def test_errors_are_classified_through_ray_wrappers() -> None:
 def test_error_text_reads_the_trials_local_error_file(tmp_path: Path) -> None:
     import ray.cloudpickle as cloudpickle
 
-    from search.recorder import classify_error, error_text
+    from search.execution.recorder import classify_error, error_text
 
     class Wrapped(Exception):
         def __init__(self, cause: BaseException):
@@ -69,7 +69,7 @@ def test_error_text_reads_the_trials_local_error_file(tmp_path: Path) -> None:
         def get_error(self) -> None:
             return None
 
-    from search.trainable import TrialFailed, _portable
+    from search.execution.trainable import TrialFailed, _portable
 
     class Unpicklable(NonFiniteLossError):  # an error whose __init__ pickling cannot replay
         def __reduce__(self):

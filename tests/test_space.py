@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from lssat.errors import ConfigError
-from search.space import load_space, parse_space
+from search.optimize.space import load_space, parse_space
 
 SPACES = Path(__file__).resolve().parents[1] / "spaces"
 TASK_BACKBONES = {

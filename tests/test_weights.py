@@ -20,17 +20,17 @@ from lssat.config import TrialConfig
 from lssat.errors import ConfigError
 from lssat.model import build
 from lssat.weights import ENV, sha256_file, timm_kwargs
-from search.run import main as run_main
-from search.space import load_space
-from search.weights import (
+from search.optimize.pretrained import (
     describe,
-    fetch,
-    main,
     row_columns,
     space_backbones,
     space_pretrained,
     weights_table,
 )
+from search.optimize.space import load_space
+from search.run import main as run_main
+from search.stages.weights import fetch
+from search.weights import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
