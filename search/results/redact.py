@@ -2,8 +2,9 @@
 
 ``postgresql://user:secret@host/db`` is saved and shown as ``postgresql://user:***@host/db``:
 in ``search.json``, the summary, every error message, and Ray Tune's own pickled experiment
-state (the searcher and the Recorder hold a :class:`search.optimize.study.StudyRef`, whose pickled form
-carries the redacted URL; the real one stays in this process's memory, see :func:`remember`).
+state (the searcher and the Recorder hold a :class:`search.optimize.study.StudyRef`, whose
+pickled form carries the redacted URL; the real one stays in this process's memory, see
+:func:`remember`).
 A ``--resume`` takes the full URL again from ``--storage`` or from the environment variable
 ``LSSAT_STORAGE_URL``.
 """
