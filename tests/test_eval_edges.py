@@ -163,9 +163,8 @@ def _nan_after_training(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def test_nan_loss_names_epoch_and_step_and_is_classified_non_finite(demo_data: Path) -> None:
-    from search.execution.errors import classify_error
-
     from lssat.train import run_trial
+    from search.execution.errors import classify_error
 
     config = TrialConfig(backbone="vit_tiny_patch16_224", epochs=1, train_subset=4,
                          val_subset=4, batch_size=8, aux_weight=0.0, **TINY)  # fmt: skip
