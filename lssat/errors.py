@@ -29,19 +29,38 @@ class DataError(LssatError):
 
 
 class NonFiniteLossError(LssatError, RuntimeError):
-    """Training produced a NaN/inf loss.
+    """Training produced a NaN/inf loss (a trial's stop reason ``non_finite_loss``).
 
-    Carries ``step`` and ``parts`` (loss name -> float) for the trial record.
+    Carries ``step`` (1-based global step), ``parts`` (loss name -> float) and ``epoch``
+    (1-based; None when unknown) for the trial record.
     """
 
-    def __init__(self, step: int, parts: dict[str, float]):
+    def __init__(self, step: int, parts: dict[str, float], epoch: int | None = None):
         self.step = step
         self.parts = dict(parts)
+        self.epoch = epoch
         shown = ", ".join(f"{k}={v:.4g}" for k, v in self.parts.items())
-        super().__init__(f"non-finite loss at step {step} ({shown})")
+        at = f"epoch {epoch}, step {step}" if epoch is not None else f"step {step}"
+        super().__init__(f"non-finite loss at {at} ({shown})")
 
     def __reduce__(self):  # survives pickling between Ray processes
-        return (type(self), (self.step, self.parts))
+        return (type(self), (self.step, self.parts, self.epoch))
+
+
+class NonFiniteLogitsError(NonFiniteLossError):
+    """Evaluation produced NaN/inf logits (or loss): ``bad`` of ``rows`` rows of ``split``
+    after ``epoch``. A :class:`NonFiniteLossError`, so a trial stops with the same reason."""
+
+    def __init__(self, epoch: int | None, split: str, bad: int, rows: int):
+        self.step, self.parts, self.epoch = 0, {}, epoch
+        self.split, self.bad, self.rows = split, bad, rows
+        at = f" at epoch {epoch}" if epoch is not None else ""
+        LssatError.__init__(
+            self, f"non-finite logits{at} ({bad} of {rows} {split} rows); nothing is scored"
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.epoch, self.split, self.bad, self.rows))
 
 
 class ResultsWriteError(LssatError):

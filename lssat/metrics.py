@@ -6,6 +6,9 @@ A metric that is undefined on the data (e.g. AUC with one class present) is NaN.
 Ranking metrics (ROC-AUC, AP) rank the logits themselves, never probabilities: in float64
 ``sigmoid`` saturates to exactly 1.0 above a logit of about 37, so confident scores would tie
 and the ranking would change. A video's score is the mean of its frames' logits.
+
+Non-finite logits (NaN/inf) are never thresholded or ranked: a metric that would read one is
+NaN (a NaN logit is not "real", nor any class), never a scikit-learn error.
 """
 
 from __future__ import annotations
@@ -45,6 +48,11 @@ def binary_metrics(
     """
     labels = labels.astype(np.int64).reshape(-1)
     scores = logits.astype(np.float64).reshape(-1)
+    if not np.isfinite(scores).all():
+        keys = ["acc", "auc", "ap"]
+        if video is not None and (np.asarray(video) >= 0).any():
+            keys.append("video_auc")
+        return dict.fromkeys(keys, math.nan)
     out = {
         "acc": float(accuracy_score(labels, scores >= 0)),
         "auc": _auc(labels, scores),
@@ -71,6 +79,8 @@ def multiclass_metrics(
     counted as 0. A class that is predicted but never true (or true but never predicted) counts
     as 0. NaN when no class occurs (an empty set).
     """
+    if not np.isfinite(logits).all():
+        return {"acc": math.nan, "macro_f1": math.nan}
     pred = logits.argmax(axis=1)
     labels = labels.astype(np.int64).reshape(-1)
     present = np.intersect1d(np.union1d(labels, pred), np.arange(num_classes))
@@ -85,9 +95,10 @@ def multiclass_metrics(
 def multilabel_metrics(
     logits: np.ndarray, labels: np.ndarray, names: list[str] | tuple[str, ...]
 ) -> dict[str, float]:
-    """``logits``/``labels`` ``[N, K]``: mean attribute accuracy and ``acc_<attribute>`` each."""
+    """``logits``/``labels`` ``[N, K]``: mean attribute accuracy and ``acc_<attribute>`` each
+    (NaN for an attribute with a non-finite logit, and then for the mean)."""
     correct = (logits >= 0) == (labels >= 0.5)
-    per_attr = correct.mean(axis=0)
+    per_attr = np.where(np.isfinite(logits).all(axis=0), correct.mean(axis=0), math.nan)
     out = {"mean_acc": float(per_attr.mean())}
     for i, acc in enumerate(per_attr):
         name = names[i] if i < len(names) else str(i)
@@ -122,6 +133,6 @@ def group_metrics(
             gaps.append(max(col_accs) - min(col_accs))
     if not accs:
         return {}
-    out["worst_group_acc"] = min(accs)
-    out["group_gap"] = max(gaps) if gaps else 0.0
+    out["worst_group_acc"] = float(np.min(accs))  # NaN when a group's accuracy is NaN
+    out["group_gap"] = float(np.max(gaps)) if gaps else 0.0
     return out

@@ -97,12 +97,16 @@ class TaskSpec:
         return [f"{prefix}{k}" for k in (*keys, "worst_group_acc", "group_gap", "loss")]
 
     def correct(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Per-sample correctness ``[N]`` in [0, 1] (mean over attributes for multi-label)."""
+        """Per-sample correctness ``[N]`` in [0, 1] (mean over attributes for multi-label);
+        NaN for a sample with a non-finite logit (never counted as a class)."""
         if self.label_kind == "binary":
-            return ((logits.reshape(-1) >= 0) == (labels.reshape(-1) >= 0.5)).astype(np.float64)
-        if self.label_kind == "multiclass":
-            return (logits.argmax(axis=1) == labels.reshape(-1)).astype(np.float64)
-        return ((logits >= 0) == (labels >= 0.5)).mean(axis=1)
+            out = ((logits.reshape(-1) >= 0) == (labels.reshape(-1) >= 0.5)).astype(np.float64)
+        elif self.label_kind == "multiclass":
+            out = (logits.argmax(axis=1) == labels.reshape(-1)).astype(np.float64)
+        else:
+            out = ((logits >= 0) == (labels >= 0.5)).mean(axis=1)
+        finite = np.isfinite(logits.reshape(len(out), -1)).all(axis=1)
+        return np.where(finite, out, np.nan)
 
     def evaluate(
         self,

@@ -32,7 +32,7 @@ from lssat.checkpoint import (
     scratch_dir,
     set_rng_state,
 )
-from lssat.errors import DataError, NonFiniteLossError
+from lssat.errors import DataError, NonFiniteLogitsError, NonFiniteLossError
 from lssat.model import LSSATModel, build
 from lssat.schedule import warmup_cosine
 from lssat.tasks import TaskSpec, get_task
@@ -204,6 +204,15 @@ def predict(
     }
 
 
+def check_finite(out: dict[str, Any], split: str, epoch: int | None) -> None:
+    """:class:`NonFiniteLogitsError` naming ``epoch`` when any of :func:`predict`'s logits
+    ``[N, K]`` is NaN/inf: nothing is scored from them (a NaN is never counted as a class)."""
+    logits = np.asarray(out["logits"])
+    bad = ~np.isfinite(logits.reshape(len(logits), -1)).all(axis=1)
+    if bad.any():
+        raise NonFiniteLogitsError(epoch, split, int(bad.sum()), len(bad))
+
+
 def evaluate(
     model: nn.Module,
     loader: DataLoader,
@@ -212,9 +221,12 @@ def evaluate(
     device: torch.device,
     dtype: torch.dtype | None,
     prefix: str = "val_",
+    epoch: int | None = None,
 ) -> dict[str, float]:
-    """Full-pass evaluation of one split: task metrics plus ``<prefix>loss`` (primary loss)."""
+    """Full-pass evaluation of one split: task metrics plus ``<prefix>loss`` (primary loss).
+    Non-finite logits raise :class:`NonFiniteLogitsError` naming ``epoch``."""
     out = predict(model, loader, device, dtype)
+    check_finite(out, prefix.rstrip("_"), epoch)
     metrics = task.evaluate(
         out["logits"], out["labels"], out["video"], out["groups"], meta, prefix=prefix
     )
@@ -346,7 +358,7 @@ def _run(
                 model, train_loader, optimizer, scheduler, config, device, dtype, epoch, step
             )
             train_time = time.perf_counter() - t0
-            val = evaluate(model, val_loader, task, meta, device, dtype)
+            val = evaluate(model, val_loader, task, meta, device, dtype, epoch=epoch)
             metrics = {"epoch": epoch, "step": step}
             metrics.update({f"train_{k}": v / max(seen, 1) for k, v in sums.items()})
             metrics.update(
@@ -421,7 +433,7 @@ def _train_epoch(
         values = torch.stack([out[k].detach().float() for k in keys]).tolist()
         step += 1
         if not all(math.isfinite(v) for v in values):
-            raise NonFiniteLossError(step, dict(zip(keys, values, strict=True)))
+            raise NonFiniteLossError(step, dict(zip(keys, values, strict=True)), epoch)
         optimizer.zero_grad(set_to_none=True)
         out["loss"].backward()
         if config.grad_clip > 0:

@@ -27,8 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="eval", help="column prefix of the metrics (default eval)")
     p.add_argument("--split", help="test, val, train or all (default: test, else all rows)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--n-resamples", type=int, default=N_RESAMPLES, help="bootstrap resamples")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    p.add_argument("--n-resamples", type=int, help="bootstrap resamples (default: the final "
+                   f"run's, from the weights file; {N_RESAMPLES} when it has none)")  # fmt: skip
+    p.add_argument("--seed", type=int, help="seed of the bootstrap (default: the final run's, "
+                   "from the weights file; 0 when it has none)")  # fmt: skip
     p.add_argument("--out", help="also write the metrics as JSON to this file")
     return p
 

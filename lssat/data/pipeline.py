@@ -82,7 +82,8 @@ def _collect(source: Source, results: list[tuple[Item, Any]]) -> ChunkResult:
             entry = {"item": item.key, "reason": reason}
             (out.skipped if kind == "skip" else out.excluded).append(entry)
             continue
-        video = item.index if source.is_video else -1
+        # a video source's item is one video; an image source may group items into videos
+        video = item.index if source.is_video else int(item.extra.get("video", -1))
         for suffix, image in res.frames:
             out.records.append(
                 Record(image, res.label, item.split, item.key + suffix, video, item.groups)
@@ -274,7 +275,7 @@ def build_meta(source: Source, out: Path, shards: list[str], fp: dict[str, Any])
             "rows": rows[name],
             "per_class": dict(zip(source.classes, map(int, per_class[name]), strict=True)),
         }
-        if source.is_video:
+        if source.is_video or any(videos.values()):
             entry["videos"] = len(videos[name])
         counts[name] = entry
     total = sum(rows.values())

@@ -87,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", type=Path, required=True, help="the prepared output folder")
         p.add_argument("--size", type=_positive, default=224, help="face crop side in px (224)")
         p.add_argument(
-            "--limit", type=_count, default=0, help="at most N items per split (0 = all)"
+            "--limit",
+            type=_count,
+            default=0,
+            help="at most N items (whole videos where there are videos) per split, stratified "
+            "by label so every class is kept (0 = all)",
         )
         p.add_argument(
             "--workers", type=_count, default=0, help="decoding processes (0 = in-process)"
@@ -179,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="classify (default) or deepfake (classes real and fake)",
     )
     fo.add_argument(
+        "--video-from",
+        choices=("parent", "none"),
+        default=None,
+        help="parent: the images of one sub-folder are the frames of one video, kept in one "
+        "split (default for --task deepfake); none: images one by one (default for classify)",
+    )
+    fo.add_argument(
         "--val-fraction",
         type=_fraction,
         default=0.1,
@@ -223,7 +234,8 @@ def make_source(args: argparse.Namespace):  # -> Source
 
     return FolderSource(
         args.root, **common, csv_file=args.csv, group_cols=args.groups, task=args.task,
-        val_fraction=args.val_fraction, test_fraction=args.test_fraction, **face,
+        val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+        video_from=args.video_from, **face,
     )  # fmt: skip
 
 

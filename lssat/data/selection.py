@@ -8,7 +8,8 @@ validation set; the test split is touched only by the final stage.
   seed, from the sorted unit ids, so every trial, node and ``--resume`` gets the same rows.
 - ``dataset_hash``: sha256 of a prepared dataset's content identity (task, label space, crop
   size, source name and options, and every row's key, split, label, video and groups); folder
-  paths do not enter it.
+  paths do not enter it, nor do the paths of split or label files (FF++ ``--splits``, the
+  folder source's ``--csv``): what those files say is in every row's split and label.
 - ``val_set``: sha256 of ``dataset_hash`` plus the sorted keys of the validation rows
   (independent of paths and of the trial's ``img_size``).
 """
@@ -25,6 +26,8 @@ import numpy as np
 from lssat.data.shards import PreparedDataset
 
 SUBSET_SEED = 0  # the seed of every train/val subset; a trial's own seed never enters it
+# source options naming where split or label files lie: only whether one was given is hashed
+FILE_OPTIONS = ("splits", "csv")
 STREAMS = {"train": 0, "val": 1, "test": 2}
 
 
@@ -69,7 +72,11 @@ def dataset_hash(data: PreparedDataset) -> str:
     meta = data.meta
     source = meta.get("source") or {}
     head = {k: meta.get(k) for k in ("task", "label_kind", "classes", "groups", "size", "channels")}
-    head["source"] = {"dataset": source.get("dataset"), "options": source.get("options")}
+    options = source.get("options")
+    if isinstance(options, dict):  # a file's place is not the data: "given", never its path
+        options = {k: "given" if k in FILE_OPTIONS and v is not None else v
+                   for k, v in options.items()}  # fmt: skip
+    head["source"] = {"dataset": source.get("dataset"), "options": options}
     digest = hashlib.sha256(json.dumps(head, sort_keys=True, default=str).encode())
     import pyarrow.compute as pc
 

@@ -12,8 +12,6 @@ visible pixels only (``tests/test_no_leak.py``); see ``docs/model.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 
 import torch
@@ -21,11 +19,12 @@ import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from timm.models.convnext import ConvNeXtBlock
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from lssat.masking import PatchMask, mask_to_grid, upsample_mask
 from lssat.model.backbone import Backbone
-from lssat.model.base import MaskedNet
+from lssat.model.base import MaskedNet, batchnorms, frozen_bn_stats
+
+__all__ = ["ConvDecoder", "DenseMAE", "frozen_bn_stats"]
 
 
 class ConvDecoder(nn.Module):
@@ -70,19 +69,6 @@ class ConvDecoder(nn.Module):
         return x.flatten(2).transpose(1, 2)
 
 
-@contextmanager
-def frozen_bn_stats(modules: list[_BatchNorm]) -> Iterator[None]:
-    """Batch statistics still normalise, but running statistics are not updated."""
-    saved = [m.momentum for m in modules]
-    for m in modules:
-        m.momentum = 0.0
-    try:
-        yield
-    finally:
-        for m, momentum in zip(modules, saved, strict=True):
-            m.momentum = momentum
-
-
 class DenseMAE(MaskedNet):
     """A timm CNN (or NHWC hierarchical model) with a dense masked pass and its full pass."""
 
@@ -106,7 +92,7 @@ class DenseMAE(MaskedNet):
                 module = self.encoder.get_submodule(st.module)
                 module.register_forward_hook(partial(self._stage_hook, st.channels_last))
                 self.masked_stages.append(st.module)
-        self._bns = [m for m in self.encoder.modules() if isinstance(m, _BatchNorm)]
+        self._bns = batchnorms(self.encoder)
         self.decoder = (
             ConvDecoder(
                 int(self.encoder.num_features),

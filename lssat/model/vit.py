@@ -1,7 +1,8 @@
 """ViT path: true MAE (visible tokens only through the encoder, a light transformer decoder).
 
 Removed patches are zeroed before ``patch_embed``, so a hybrid ViT's CNN stem sees zeros there,
-never the removed pixels.
+never the removed pixels; a BatchNorm stem's running statistics are frozen during the masked pass
+(as on the dense path), so only full images shape the statistics used at evaluation.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from timm.models.vision_transformer import Block, VisionTransformer
 from torch import nn
 
 from lssat.masking import PatchMask, gather_tokens, upsample_mask
-from lssat.model.base import MaskedNet
+from lssat.model.base import MaskedNet, batchnorms, frozen_bn_stats
 
 
 class TransformerDecoder(nn.Module):
@@ -85,6 +86,7 @@ class ViTMAE(MaskedNet):
         self.encoder = encoder
         self.grid: tuple[int, int] = tuple(encoder.patch_embed.grid_size)  # type: ignore[assignment]
         self.num_prefix = int(encoder.num_prefix_tokens)
+        self._bns = batchnorms(encoder)  # a hybrid ViT's BatchNorm stem (none in a plain ViT)
         self.decoder = (
             TransformerDecoder(
                 encoder.embed_dim,
@@ -108,12 +110,13 @@ class ViTMAE(MaskedNet):
         """
         e = self.encoder
         x = x * (1.0 - upsample_mask(pm.mask, self.grid, tuple(x.shape[-2:]))).to(x.dtype)
-        x = e._pos_embed(e.patch_embed(x))  # [B, P + L, E], pos-embedded, prefix first
-        p = self.num_prefix
-        x = torch.cat([x[:, :p], gather_tokens(x[:, p:], pm.ids_keep)], 1)
-        x = e.norm_pre(x)
-        if e.grad_checkpointing and torch.is_grad_enabled():
-            x = checkpoint_seq(e.blocks, x)
-        else:
-            x = e.blocks(x)
+        with frozen_bn_stats(self._bns):
+            x = e._pos_embed(e.patch_embed(x))  # [B, P + L, E], pos-embedded, prefix first
+            p = self.num_prefix
+            x = torch.cat([x[:, :p], gather_tokens(x[:, p:], pm.ids_keep)], 1)
+            x = e.norm_pre(x)
+            if e.grad_checkpointing and torch.is_grad_enabled():
+                x = checkpoint_seq(e.blocks, x)
+            else:
+                x = e.blocks(x)
         return self.decoder(e.norm(x), pm.ids_restore)

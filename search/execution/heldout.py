@@ -8,6 +8,12 @@ cross-dataset test needs no retraining. Bad input: one sentence, exit code 2.
 Intervals: 95 % percentile intervals from ``scipy.stats.bootstrap``, resampling units (videos,
 images where there are none) within each label (stratified, so a resample holds every class
 and an AUC stays defined); frame metrics are recomputed over the frames of the drawn videos.
+
+Reproducible from the weights file alone: it stores the bootstrap seed and resamples of its
+final run (``--seed`` / ``--n-resamples`` override them), and held-out scoring always runs the
+full pass in float32 (no autocast, whatever the training precision), so the logits are float32
+and the same on every device up to rounding. The weights are saved before scoring, so a run
+whose logits are non-finite (a one-sentence error) keeps them.
 """
 
 from __future__ import annotations
@@ -186,16 +192,19 @@ def evaluate_model(
     seed: int = 0,
     n_resamples: int = N_RESAMPLES,
 ) -> dict[str, float]:
-    """Score ``model`` on one held-out set under column prefix ``<es.name>_``."""
+    """Score ``model`` on one held-out set under column prefix ``<es.name>_``. The full pass
+    runs in float32 whatever ``dtype`` (the training's autocast type) is; non-finite logits
+    raise :class:`~lssat.errors.NonFiniteLogitsError`."""
     from lssat.data import open_dataset
     from lssat.data.loader import ShardDataset, trial_meta
     from lssat.tasks import get_task
-    from lssat.train import eval_loader, predict
+    from lssat.train import check_finite, eval_loader, predict
 
     data = open_dataset(es.path)
     rows = np.arange(len(data)) if es.split == "all" else data.indices(es.split)
     ds = ShardDataset(data, rows, config.img_size, None)
-    out = predict(model, eval_loader(ds, config, device), device, dtype)
+    out = predict(model, eval_loader(ds, config, device), device, None)  # float32, not `dtype`
+    check_finite(out, es.name, int(config.epochs))
     task = get_task(config.task)
     return score(task, out, trial_meta(data), f"{es.name}_", seed=seed, n_resamples=n_resamples)
 
@@ -266,13 +275,27 @@ def heldout_trial(
     def final_eval(model: Any, device: Any, dtype: Any) -> dict[str, Any]:
         import torch.distributed as dist
 
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0:
+            info = {**spec["info"], "bootstrap_seed": int(spec["seed"]),
+                    "n_resamples": int(spec["n_resamples"]), "scoring": "float32"}  # fmt: skip
+            save_weights(spec["weights"], model, config, info)  # first: scoring may fail
         metrics: dict[str, Any] = {}
         for es in sets:
             metrics.update(evaluate_model(model, config, es, device, dtype,
                                           seed=int(spec["seed"]),
                                           n_resamples=int(spec["n_resamples"])))  # fmt: skip
-        if not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0:
-            save_weights(spec["weights"], model, config, spec["info"])
         return metrics
 
     return trial_fn(config, data, report, final_eval=final_eval, **kw)
+
+
+def bootstrap_settings(
+    info: Mapping[str, Any], seed: int | None, n_resamples: int | None
+) -> tuple[int, int]:
+    """(seed, resamples) of the bootstrap: the given ones, else the final run's from the
+    weights file's ``info`` (older files: its run ``seed``), else 0 and :data:`N_RESAMPLES`."""
+    if seed is None:
+        seed = int(info.get("bootstrap_seed", info.get("seed", 0)))
+    if n_resamples is None:
+        n_resamples = int(info.get("n_resamples", N_RESAMPLES))
+    return seed, n_resamples

@@ -11,7 +11,7 @@ from lssat.errors import ConfigError
 from search.execution.heldout import (
     CI_HIGH,
     CI_LOW,
-    N_RESAMPLES,
+    bootstrap_settings,
     check_name,
     evaluate_model,
     load_weights,
@@ -28,26 +28,28 @@ class EvaluateRequest:
     name: str = "eval"
     split: str | None = None
     device: str = "auto"
-    n_resamples: int = N_RESAMPLES
-    seed: int = 0
+    n_resamples: int | None = None  # None: the final run's (weights file), else N_RESAMPLES
+    seed: int | None = None  # None: the final run's bootstrap seed (weights file), else 0
     out: str | None = None
 
 
 def evaluate_weights(req: EvaluateRequest) -> dict[str, Any]:
-    """Score the weights; returns the metrics (also printed)."""
+    """Score the weights (the final run's bootstrap seed and resamples unless given);
+    returns the metrics (also printed)."""
     from lssat.train import autocast_dtype, resolve_device
 
     check_name(req.name, "--name")
-    if req.n_resamples < 1:
+    if req.n_resamples is not None and req.n_resamples < 1:
         raise ConfigError(f"--n-resamples is {req.n_resamples}; it must be at least 1")
     model, config, info = load_weights(req.weights)
+    seed, n_resamples = bootstrap_settings(info, req.seed, req.n_resamples)
     es = open_eval_set(req.name, req.data, config.task, list(info.get("classes") or []),
                        req.split)  # fmt: skip
     config = config.replace(device=req.device)
     device = resolve_device(config)
     model = model.to(device)
     metrics = evaluate_model(model, config, es, device, autocast_dtype(config, device),
-                             seed=req.seed, n_resamples=req.n_resamples)  # fmt: skip
+                             seed=seed, n_resamples=n_resamples)  # fmt: skip
     head = f"{req.weights} on {es.path} ({es.split} rows)"
     print(f"{head}: {int(metrics[f'{es.name}_rows'])} rows, {int(metrics[f'{es.name}_units'])} "
           f"units; 95% bootstrap intervals over units")  # fmt: skip

@@ -95,18 +95,12 @@ class Source:
 
     # ---------------------------------------------------------------- helpers
     def items(self) -> list[Item]:
-        """``list_items`` with ``limit`` (first N per split) applied and indices set."""
+        """``list_items`` with ``limit`` (:func:`limit_items`) applied and indices set."""
         if self.root is not None and not self.root.is_dir():
             raise DataError(f"dataset root {self.root} does not exist or is not a folder")
         items = self.list_items()
         if self.limit:
-            seen: dict[str, int] = {}
-            kept = []
-            for it in items:
-                seen[it.split] = seen.get(it.split, 0) + 1
-                if seen[it.split] <= self.limit:
-                    kept.append(it)
-            items = kept
+            items = limit_items(items, self.limit)
         for i, it in enumerate(items):
             it.index = i
         return items
@@ -227,6 +221,58 @@ def stratified_pick(
         order = sorted(keys, key=lambda k: hashlib.sha1(f"{seed}\0{k}".encode()).hexdigest())
         picked.update(order[: quota[c]])
     return picked
+
+
+LIMIT_SEED = 0  # which units --limit keeps: the same on every machine and every prepare
+
+
+def _unit(it: Item) -> str:
+    """What ``--limit`` counts: a video (items sharing ``extra["video"]``), else the item."""
+    return f"video {it.extra['video']}" if "video" in it.extra else f"item {it.key}"
+
+
+def limit_quotas(sizes: dict[Any, int], n: int) -> dict[Any, int]:
+    """Units to keep per stratum, ``min(n, total)`` in all: first one for every stratum
+    (largest strata first, an unknown label ``None`` last) while ``n`` lasts, then the rest in
+    proportion to what each stratum has left (largest remainders first), never more than a
+    stratum holds."""
+    order = sorted(sizes, key=lambda c: (c is None, -sizes[c], repr(c)))
+    quota = {c: int(i < n) for i, c in enumerate(order)}
+    left = min(n, sum(sizes.values())) - sum(quota.values())
+    if left > 0:
+        room = {c: sizes[c] - quota[c] for c in order}
+        exact = {c: left * room[c] / sum(room.values()) for c in order}  # <= room[c]
+        add = {c: int(exact[c]) for c in order}
+        by_rest = sorted(range(len(order)), key=lambda i: (add[order[i]] - exact[order[i]], i))
+        for i in by_rest[: left - sum(add.values())]:
+            add[order[i]] += 1
+        quota = {c: quota[c] + add[c] for c in order}
+    return quota
+
+
+def limit_items(items: list[Item], limit: int) -> list[Item]:
+    """At most ``limit`` units per split (videos where there are videos, else items),
+    stratified by label so every class of a split survives when ``limit`` allows
+    (:func:`limit_quotas`); the units of a class are taken in the order of a seeded hash of
+    their key (not the listing order, which often lists one class first). A kept video keeps
+    all its items; the kept items stay in listing order. Items already marked for exclusion
+    (``extra["exclude"]``) pass through: they give no rows and count for nothing."""
+    units: dict[str, dict[str, Any]] = {}  # split -> unit -> label of its first item
+    for it in items:
+        if "exclude" not in it.extra:
+            units.setdefault(it.split, {}).setdefault(_unit(it), it.label)
+    keep: set[tuple[str, str]] = set()
+    for split, labels in units.items():
+        strata: dict[Any, list[str]] = {}
+        for unit, label in labels.items():
+            strata.setdefault(label, []).append(unit)
+        quota = limit_quotas({c: len(v) for c, v in strata.items()}, limit)
+        for c, members in strata.items():
+            order = sorted(
+                members, key=lambda u: hashlib.sha1(f"{LIMIT_SEED}\0{u}".encode()).hexdigest()
+            )
+            keep.update((split, u) for u in order[: quota[c]])
+    return [it for it in items if "exclude" in it.extra or (it.split, _unit(it)) in keep]
 
 
 def hash_split(key: str, val_fraction: float, test_fraction: float) -> str:
