@@ -262,22 +262,11 @@ def measure(exp_dir: Path, gpus: int, t0: float) -> dict[str, float]:
     return measure_spans(trial_spans(results.read_epochs(exp_dir)), gpus, t0)
 
 
-def despike(table: Any, factor: float = 5.0) -> int:
-    """Replace each recorded epoch time above ``factor`` x its trial's median epoch time by that
-    median (a recording paused while something was timed, not a property of the config);
-    returns how many were replaced."""
-    import statistics
+def despike(table: Any) -> int:
+    """The replay's own spike repair (:func:`search.replay.table.despike`)."""
+    from search.replay.table import despike as repair
 
-    replaced = 0
-    for c in table.configs.values():
-        if len(c.times) < 3:
-            continue
-        med = statistics.median(c.times)
-        for i, t in enumerate(c.times):
-            if med > 0 and t > factor * med:
-                c.times[i] = med
-                replaced += 1
-    return replaced
+    return repair(table)
 
 
 # ------------------------------------------------------------------------------------ run
@@ -331,7 +320,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="ray-scale-"))
     Path(os.environ["RAY_TMPDIR"]).mkdir(parents=True, exist_ok=True)
     table, label = pick_table(args.table, tmp)
-    spikes = despike(table)
+    spikes = table.spikes or despike(table)
     if spikes:
         print(f"table: {spikes} epoch time(s) above 5x their trial's median epoch (a paused "
               "recording) replayed at that median", flush=True)  # fmt: skip
