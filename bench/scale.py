@@ -107,18 +107,33 @@ def _shown(table: str | None) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+DEFAULT_SPACE = ROOT / "spaces" / "deepfake.yaml"
+
+
 def search_space_file(table: Any, args: argparse.Namespace, path: Path) -> Path:
-    """The table's grid values as a TPE + ASHA space (the settings of --space, else the demo's)."""
+    """The search space TPE searches: ``--space`` (default ``spaces/deepfake.yaml``, its
+    parameters, sampler and ASHA settings as a user's search has them) with the table's epochs
+    and metric, no pretrained weights (nothing is trained) and ``--trials``; ``--space grid``
+    searches the table's own grid values instead. A proposed configuration plays the table's
+    curve of the same key, or one picked by a stable hash of its params."""
     import yaml
 
     from search.optimize.space import load_space
 
-    d = table.space.to_dict()
-    src = load_space(args.space) if args.space else load_space(ROOT / "spaces" / "demo.yaml")
-    d["sampler"] = {k: v for k, v in src.sampler.items() if k != "name"}
-    d["scheduler"] = {k: v for k, v in src.scheduler.items() if k != "name"}
+    if args.space == "grid":
+        d = table.space.to_dict()
+        src = load_space(ROOT / "spaces" / "demo.yaml")
+        d["sampler"] = {k: v for k, v in src.sampler.items() if k != "name"}
+        d["scheduler"] = {k: v for k, v in src.scheduler.items() if k != "name"}
+    else:
+        d = load_space(args.space or DEFAULT_SPACE).to_dict()
+        d["task"], d["metric"], d["mode"] = table.task, table.metric, table.mode
+        d.pop("objectives", None)
+        d["params"] = {k: v for k, v in d["params"].items() if k != "pretrained"}
+        d["fixed"] = {**d.get("fixed", {}), "epochs": table.epochs, "pretrained": False}
     d["trials"] = args.trials
     d.pop("enqueue", None)
+    d.pop("final", None)
     path.write_text(yaml.safe_dump(d, sort_keys=False))
     return path
 
@@ -276,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", type=int, required=True, help="logical GPUs (one trial each)")
     p.add_argument("--nodes", type=int, help="simulated nodes (default: GPUs / 8, at least 2)")
     p.add_argument("--table", help="recorded experiment folder to replay")
-    p.add_argument("--space", help="TPE/ASHA settings from this space (default spaces/demo.yaml)")
+    p.add_argument("--space", help="the space TPE searches, with its sampler and ASHA settings "
+                   "(default spaces/deepfake.yaml; 'grid': the table's own grid values)")
     p.add_argument("--trial-seconds", type=float, default=TRIAL_SECONDS,
                    help="median trial duration in real seconds (default 60)")  # fmt: skip
     p.add_argument("--checkpoint-kib", type=int, default=256,
