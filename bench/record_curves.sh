@@ -6,6 +6,9 @@
 #
 #   bench/record_curves.sh                 # every embedded demo
 #   bench/record_curves.sh sbi faces       # some demos (sbi, swap, faces, digits)
+#   bench/record_curves.sh --large sbi     # a large table (issue 25): bench/curves/grid_sbi_1k.yaml
+#                                          # -> bench/curves/sbi_1k, in-process (no Ray), with the
+#                                          # 20-configuration seed check and bench/table_signal.py
 #
 # Hours of CPU: it runs at the lowest priority (nice 19) on one core (taskset -c $CORE), one
 # trial at a time. Resumable: stop it any time (Ctrl-C, kill) and run the same command again;
@@ -24,6 +27,8 @@ WORK=${WORK:-results-curves}
 DEST=${DEST:-bench/curves}
 GRID=bench/curves/grid.yaml
 ALL_DEMOS=(sbi swap faces digits)
+large=""
+if [[ "${1:-}" == "--large" ]]; then large=1; shift; fi
 demos=("$@")
 [[ ${#demos[@]} -gt 0 ]] || demos=("${ALL_DEMOS[@]}")
 low=(nice -n 19)
@@ -32,6 +37,28 @@ commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 changed=$(git status --porcelain --untracked-files=no 2>/dev/null | wc -l || true)
 dirty=""
 [[ ${changed:-0} -gt 0 ]] && dirty=1
+
+if [[ -n "$large" ]]; then
+    [[ ${#demos[@]} -gt 0 ]] || demos=(sbi digits)
+    for demo in "${demos[@]}"; do
+        grid=bench/curves/grid_${demo}_1k.yaml
+        out="$DEST/${demo}_1k"
+        [[ -f "$grid" ]] || { echo "no large grid $grid" >&2; exit 2; }
+        echo "recording the large table $grid -> $out (nice 19, core $CORE; resumable)"
+        OMP_NUM_THREADS=1 "${low[@]}" "$PYTHON" bench/record_table.py "$grid" \
+            --out "$out" --seed-check 20
+        done_n=$(find "$out/trials" -name '*.parquet' | wc -l)
+        {
+            echo "commit: $commit${dirty:+ (uncommitted changes)}"
+            echo "recorded_at: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+            echo "grid: $grid"
+            echo "trials: $done_n"
+            echo "command: bench/record_curves.sh --large $demo"
+        } >"$out/RECORDED_AT"
+        "$PYTHON" bench/table_signal.py "$out" || true
+    done
+    exit 0
+fi
 
 for demo in "${demos[@]}"; do
     # the demo's task and full epoch budget, from search.demo's own table and space file

@@ -107,18 +107,33 @@ def _shown(table: str | None) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+DEFAULT_SPACE = ROOT / "spaces" / "deepfake.yaml"
+
+
 def search_space_file(table: Any, args: argparse.Namespace, path: Path) -> Path:
-    """The table's grid values as a TPE + ASHA space (the settings of --space, else the demo's)."""
+    """The search space TPE searches: ``--space`` (default ``spaces/deepfake.yaml``, its
+    parameters, sampler and ASHA settings as a user's search has them) with the table's epochs
+    and metric, no pretrained weights (nothing is trained) and ``--trials``; ``--space grid``
+    searches the table's own grid values instead. A proposed configuration plays the table's
+    curve of the same key, or one picked by a stable hash of its params."""
     import yaml
 
     from search.optimize.space import load_space
 
-    d = table.space.to_dict()
-    src = load_space(args.space) if args.space else load_space(ROOT / "spaces" / "demo.yaml")
-    d["sampler"] = {k: v for k, v in src.sampler.items() if k != "name"}
-    d["scheduler"] = {k: v for k, v in src.scheduler.items() if k != "name"}
+    if args.space == "grid":
+        d = table.space.to_dict()
+        src = load_space(ROOT / "spaces" / "demo.yaml")
+        d["sampler"] = {k: v for k, v in src.sampler.items() if k != "name"}
+        d["scheduler"] = {k: v for k, v in src.scheduler.items() if k != "name"}
+    else:
+        d = load_space(args.space or DEFAULT_SPACE).to_dict()
+        d["task"], d["metric"], d["mode"] = table.task, table.metric, table.mode
+        d.pop("objectives", None)
+        d["params"] = {k: v for k, v in d["params"].items() if k != "pretrained"}
+        d["fixed"] = {**d.get("fixed", {}), "epochs": table.epochs, "pretrained": False}
     d["trials"] = args.trials
     d.pop("enqueue", None)
+    d.pop("final", None)
     path.write_text(yaml.safe_dump(d, sort_keys=False))
     return path
 
@@ -262,22 +277,11 @@ def measure(exp_dir: Path, gpus: int, t0: float) -> dict[str, float]:
     return measure_spans(trial_spans(results.read_epochs(exp_dir)), gpus, t0)
 
 
-def despike(table: Any, factor: float = 5.0) -> int:
-    """Replace each recorded epoch time above ``factor`` x its trial's median epoch time by that
-    median (a recording paused while something was timed, not a property of the config);
-    returns how many were replaced."""
-    import statistics
+def despike(table: Any) -> int:
+    """The replay's own spike repair (:func:`search.replay.table.despike`)."""
+    from search.replay.table import despike as repair
 
-    replaced = 0
-    for c in table.configs.values():
-        if len(c.times) < 3:
-            continue
-        med = statistics.median(c.times)
-        for i, t in enumerate(c.times):
-            if med > 0 and t > factor * med:
-                c.times[i] = med
-                replaced += 1
-    return replaced
+    return repair(table)
 
 
 # ------------------------------------------------------------------------------------ run
@@ -287,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", type=int, required=True, help="logical GPUs (one trial each)")
     p.add_argument("--nodes", type=int, help="simulated nodes (default: GPUs / 8, at least 2)")
     p.add_argument("--table", help="recorded experiment folder to replay")
-    p.add_argument("--space", help="TPE/ASHA settings from this space (default spaces/demo.yaml)")
+    p.add_argument("--space", help="the space TPE searches, with its sampler and ASHA settings "
+                   "(default spaces/deepfake.yaml; 'grid': the table's own grid values)")
     p.add_argument("--trial-seconds", type=float, default=TRIAL_SECONDS,
                    help="median trial duration in real seconds (default 60)")  # fmt: skip
     p.add_argument("--checkpoint-kib", type=int, default=256,
@@ -331,7 +336,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="ray-scale-"))
     Path(os.environ["RAY_TMPDIR"]).mkdir(parents=True, exist_ok=True)
     table, label = pick_table(args.table, tmp)
-    spikes = despike(table)
+    spikes = table.spikes or despike(table)
     if spikes:
         print(f"table: {spikes} epoch time(s) above 5x their trial's median epoch (a paused "
               "recording) replayed at that median", flush=True)  # fmt: skip

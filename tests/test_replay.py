@@ -1,5 +1,6 @@
-"""``search.replay`` (issue 16): the accounting of a replayed search on a tiny table with a
-planted best is exact, ASHA's decisions are Ray's own, and the CLI prints the issue's line."""
+"""``search.replay``: the accounting of a replayed search on a tiny table with a planted best
+is exact, random search draws without replacement, epoch-time spikes are repaired, ASHA's
+decisions are Ray's own, and the CLI prints the issue's line (means with 95 % intervals)."""
 
 from __future__ import annotations
 
@@ -51,8 +52,9 @@ def test_sequential_accounting_is_exact(tmp_path: Path) -> None:
     """One slot, no early stopping: the planted best found as the k-th trial costs 2k epochs;
     regret at each fraction is that of the incumbent held then."""
     table = replay.load_table(_table(tmp_path))
-    t = replay.simulate(table, "random", seed=3, concurrency=1, top=0.05)
+    t = replay.simulate(table, "random", seed=3, concurrency=1, top=0.05, full=True)
     keys = [e["key"] for e in t.events]
+    assert sorted(keys) == sorted(table.configs)  # a shuffled grid: each configuration once
     assert [e["cum_epochs"] for e in t.events] == [2 * (i + 1) for i in range(len(keys))]
     assert sum(e["epochs"] for e in t.events) == 16  # stops at the grid's cost
     value = {k: c.final for k, c in table.configs.items()}
@@ -69,7 +71,8 @@ def test_async_completion_order_and_clock(tmp_path: Path) -> None:
     """Two slots: config 0 (5 s epochs) is asked first, the planted best (1 s epochs) second;
     the best finishes first, after 2 of the grid's 16 epochs, at 2 simulated seconds."""
     table = replay.load_table(_table(tmp_path, times={0: 5.0}))
-    t = replay.simulate(table, "random", 0, 2, 0.05, order=_order(0, 7, 1, 2, 3, 4, 5, 6))
+    t = replay.simulate(table, "random", 0, 2, 0.05, order=_order(0, 7, 1, 2, 3, 4, 5, 6),
+                        full=True)  # fmt: skip
     first = t.events[0]
     assert first["key"] == replay.key({"lr": LRS[7]}) and first["end"] == 2.0
     assert t.reach_epochs == 2 and t.reach_hours == pytest.approx(2 / 3600)
@@ -103,9 +106,11 @@ def test_cli_prints_the_issue_line_and_writes_csv_and_png(
     code = replay.main([str(exp), "--seeds", "3", "--concurrency", "2", "--out", str(tmp_path)])
     lines = capsys.readouterr().out.strip().splitlines()
     assert code == 0
+    fig = r"\d\.\d{3} \[-?\d\.\d{3}, \d\.\d{3}\]"
     pattern = (
-        r"replay: tpe_asha reaches the grid's top 5 % at (\d\.\d{3}|1\.000\+) of the grid's "
-        r"epochs \(median of 3 seeds\); random (\S+); random_asha (\S+); tpe (\S+)"
+        rf"replay: tpe_asha reaches the grid's top 1 % at {fig} of the grid's epochs \(mean of 3 "
+        rf"seeds, \d/3 reached\); random {fig} \(\d/3\); random_asha {fig} \(\d/3\); tpe {fig} "
+        r"\(\d/3\)(; unreached seeds count as the full grid \(1\.000\))?"
     )
     assert re.fullmatch(pattern, lines[-1]), lines[-1]
     for name in ("replay_summary.csv", "replay_runs.csv", "replay_curves.csv", "replay.png"):
@@ -114,17 +119,29 @@ def test_cli_prints_the_issue_line_and_writes_csv_and_png(
 
     summary = pd.read_csv(tmp_path / "replay_summary.csv")
     assert list(summary["searcher"]) == list(replay.SEARCHERS)
-    assert {"reach_frac_median", "reach_frac_q25", "regret_at_0.1_q75"} <= set(summary.columns)
+    assert {"cost_frac_mean", "cost_frac_low", "cost_frac_high", "reach_frac_median",
+            "regret_at_0.1_q75"} <= set(summary.columns)  # fmt: skip
 
 
-def test_never_reaching_reports_1000_plus() -> None:
+def test_unreached_seeds_count_as_the_full_grid_and_are_said(tmp_path: Path) -> None:
     import pandas as pd
 
-    s = pd.DataFrame({"searcher": ["tpe_asha", "random"], "reach_frac_median": [math.inf, 0.25]})
-    assert replay.last_line(s, 0.05, 20) == (
-        "replay: tpe_asha reaches the grid's top 5 % at 1.000+ of the grid's epochs "
-        "(median of 20 seeds); random 0.250"
-    )
+    from search.replay.figures import runs_frame, summary_frame
+
+    table = replay.load_table(_table(tmp_path))
+    inf = replay.Trace("tpe_asha", 0, [], math.inf, math.inf, dict.fromkeys(replay.FRACTIONS, 0.7),
+                       [(0.0, 0.7)])  # fmt: skip
+    half = replay.Trace("tpe_asha", 1, [], 8, 8 / 3600, dict.fromkeys(replay.FRACTIONS, 0.0),
+                        [(0.0, 0.7)])  # fmt: skip
+    runs = runs_frame(table, [inf, half])
+    assert list(runs["cost_frac"]) == [1.0, 0.5]  # unreached: the whole grid
+    s = summary_frame(table, runs, 0.05, 1)
+    assert s["cost_frac_mean"].iloc[0] == pytest.approx(0.75) and s["reached"].iloc[0] == 1
+    line = replay.last_line(s, "top 5 %", 2)
+    assert line.startswith("replay: tpe_asha reaches the grid's top 5 % at 0.750 [")
+    assert "(mean of 2 seeds, 1/2 reached)" in line
+    assert line.endswith("; unreached seeds count as the full grid (1.000)")
+    assert pd.notna(s["cost_frac_low"].iloc[0])
     assert replay._q([1.0, math.inf, math.inf], 50) == math.inf
     assert replay._q([0.25, 0.5, math.inf], 50) == 0.5
 
@@ -133,7 +150,8 @@ def test_never_reaching_reports_1000_plus() -> None:
     "argv, expected",
     [
         (["--searchers", "tpe,bohb"], "--searchers holds 'bohb'; allowed"),
-        (["--top", "0"], "--top is 0.0; it must be a fraction in (0, 1]"),
+        (["--top", "0"], "--top is 0; give a fraction in (0, 1) or a whole count"),
+        (["--top", "2.5"], "--top is 2.5; give a fraction in (0, 1) or a whole count"),
         (["--concurrency", "0"], "--concurrency is 0; it must be at least 1"),
     ],
 )
@@ -215,3 +233,30 @@ def test_scale_bench_accounting(tmp_path: Path) -> None:
     assert m["busy"] == pytest.approx((10 + 4 + 4) / (2 * 10))
     assert m["overhead_s"] == pytest.approx(1.0)  # b freed its slot at 4, c reported at 7 - 2
     assert m["overhead_share"] == pytest.approx(1.0 / 6.0)
+
+
+def test_top_takes_a_fraction_or_a_count(tmp_path: Path) -> None:
+    table = replay.load_table(_table(tmp_path))
+    assert table.top_count(0.05) == 1 and table.top_count(0.25) == 2
+    assert table.top_count(3) == 3 and table.top_set(3) == {
+        replay.key({"lr": LRS[i]}) for i in (5, 6, 7)
+    }
+
+
+def test_a_paused_epoch_is_replayed_at_its_trials_median(tmp_path: Path) -> None:
+    """A recording paused in config 7's last epoch (313 s against 1 s) is repaired on load, as
+    bench/scale.py repairs it: the same rule (5x the trial's median), counted."""
+    curves = [({"lr": lr}, [i / 10] * 4, [1.0, 1.0, 1.0, 313.0 if i == 7 else 1.0])
+              for i, lr in enumerate(LRS)]  # fmt: skip
+    exp = replay.write_table(tmp_path / "spiky", {**SPACE, "fixed": {**SPACE["fixed"],
+                             "epochs": 4}}, curves)  # fmt: skip
+    table = replay.load_table(exp)
+    assert table.spikes == 1 and table.configs[replay.key({"lr": LRS[7]})].times[-1] == 1.0
+    raw = replay.load_table(exp, repair=False)
+    assert raw.spikes == 0 and raw.configs[replay.key({"lr": LRS[7]})].times[-1] == 313.0
+
+
+def test_a_replay_stops_once_reached_and_a_quarter_spent(tmp_path: Path) -> None:
+    table = replay.load_table(_table(tmp_path))
+    t = replay.simulate(table, "random", 0, 1, 0.05, order=_order(7))
+    assert t.reach_epochs == 2 and t.events[-1]["cum_epochs"] == 4  # 0.25 x 16 epochs

@@ -138,7 +138,7 @@ def test_replay_warm_start_accounting_on_a_tiny_table(
     plan = replay.warm_plan(target, source, 3)
     assert plan.enqueue == [{"lr": LRS[7]}, {"lr": LRS[6]}, {"lr": LRS[5]}]
     assert len(plan.prior) == 8
-    [t] = replay.replay(target, ["tpe"], 1, 1, 0.05, warm=plan)
+    [t] = replay.replay(target, ["tpe"], 1, 1, 0.05, warm=plan, full=True)
     assert [e["key"] for e in t.events[:3]] == [replay.key(p) for p in plan.enqueue]
     assert t.reach_epochs == 2 and t.events[0]["cum_epochs"] == 2
     assert sum(e["epochs"] for e in t.events) == target.grid_epochs  # same budget as cold

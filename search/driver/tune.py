@@ -32,7 +32,7 @@ def run_tune(
     from search.execution.resources import trial_fn_meta, why
     from search.execution.trainable import threads_for, train_trial
     from search.execution.waits import WaitWatch
-    from search.optimize.searcher import META_KEY, OptunaAskSearcher
+    from search.optimize.searcher import ASK_AHEAD, META_KEY, OptunaAskSearcher
     from search.results.provenance import git_commit, versions
 
     space, exp_dir, res = plan.space, plan.exp_dir, plan.resources
@@ -66,6 +66,8 @@ def run_tune(
         meta=meta,
         tb_root=str(exp_dir / "tensorboard"),
         pending=pending,
+        ask_ahead=ASK_AHEAD,
+        new_trials=max(0, num_samples - len(pending)),
     )
     if asha:
         searcher.on_resumed = resumed_hook(scheduler, exp_dir, space.metric, space.mode)
@@ -125,7 +127,13 @@ def run_tune(
             raise
         recorder.stop(stopped if recorder.stopped else f"writing to {exp_dir} failed ({stopped})")
     finally:
+        searcher.close()
         recorder.close()  # the epoch rows still queued reach the disk
+    if searcher.ask_seconds:
+        asks = sorted(searcher.ask_seconds)
+        p95 = asks[min(len(asks) - 1, int(0.95 * len(asks)))]
+        print(f"sampler: {len(asks)} asks, p95 {p95 * 1000:.0f} ms, asked {ASK_AHEAD} ahead; "
+              f"{searcher.waited} trial start(s) waited on an ask", flush=True)  # fmt: skip
     if recorder.stopped:
         raise ResultsWriteError(
             f"the search stopped: {recorder.stopped}; finished trials are kept in {exp_dir}: "

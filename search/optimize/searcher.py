@@ -5,6 +5,10 @@ COMPLETE with its truncated value, which misleads TPE. Here the searcher only *a
 :class:`search.execution.recorder.Recorder` callback *tells* once the trial's Parquet row is written
 (COMPLETE with its final value, PRUNED with its last value, FAIL with its error text).
 
+TPE off the critical path: with ``ask_ahead`` > 0 a background thread keeps that many trials
+asked in advance (Optuna's constant liar sees them as running), so a freed slot takes a ready
+configuration instead of waiting for TPE; ``ask_seconds`` and ``waited`` measure it.
+
 Each suggested Tune config is ``{"trial": <flat TrialConfig dict>, "lssat": <bookkeeping>}``;
 the bookkeeping carries the Optuna number, the stable ``trial_id`` (the Ray id of the trial's
 first run, kept across resumes), the sampled params and, for a resumed trial, its checkpoint.
@@ -12,6 +16,9 @@ first run, kept across resumes), the sampled params and, for a resumed trial, it
 
 from __future__ import annotations
 
+import collections
+import threading
+import time
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +30,7 @@ from search.optimize.study import ATTR_TRIAL_ID, Pending, StudyRef, distribution
 
 CONFIG_KEY = "trial"
 META_KEY = "lssat"
+ASK_AHEAD = 2  # trials asked in advance by search.run (bench/scale.py measures the waits)
 
 
 class OptunaAskSearcher(Searcher):
@@ -37,7 +45,12 @@ class OptunaAskSearcher(Searcher):
         meta: Mapping[str, Any],
         tb_root: str,
         pending: list[Pending] | None = None,
+        ask_ahead: int = 0,
+        new_trials: int | None = None,
     ):
+        """``ask_ahead``: trials asked in advance in a background thread (0: ask when Tune
+        suggests); ``new_trials``: how many new trials this session asks at most (never more
+        are asked ahead)."""
         super().__init__(metric=space.metric, mode=space.mode)
         self.space = space
         self.ref = ref
@@ -49,6 +62,15 @@ class OptunaAskSearcher(Searcher):
         # starts again (search.execution.asha restores its rung records under the new Ray id)
         self.on_resumed: Any = None
         self.asked: dict[str, int] = {}  # Ray trial id -> Optuna number
+        self.ask_ahead = max(0, int(ask_ahead))
+        self.left = new_trials  # new asks still allowed (None: no limit known)
+        self.ask_seconds: list[float] = []  # time of each Optuna ask (either thread)
+        self.waited = 0  # suggestions that found no trial asked in advance
+        self._ready: collections.deque[tuple[Any, dict[str, Any]]] = collections.deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._asking = False
 
     def _meta(
         self,
@@ -90,17 +112,87 @@ class OptunaAskSearcher(Searcher):
             if self.on_resumed is not None:
                 self.on_resumed(trial_id, stable, p.checkpoint_epoch)
             return {CONFIG_KEY: self._config(p.number, p.params), META_KEY: meta}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Optuna's ExperimentalWarning, enqueue notes
-            trial = self.ref.study.ask()
-            params = self.space.suggest(trial)
-        trial.set_user_attr(ATTR_TRIAL_ID, trial_id)
+        trial, params = self._next()
+        with self.ref.lock:
+            trial.set_user_attr(ATTR_TRIAL_ID, trial_id)
         self.asked[trial_id] = trial.number
         meta = self._meta(
             trial.number, trial_id, params, distributions=distributions_json(trial.distributions)
         )
         meta["warm_start_from"] = trial.user_attrs.get("warm_start_from")  # enqueued from it
         return {CONFIG_KEY: self._config(trial.number, params), META_KEY: meta}
+
+    # ------------------------------------------------------------------ asking ahead
+    def _ask(self) -> tuple[Any, dict[str, Any]]:
+        """One Optuna ask and its define-by-run params, under the study's lock."""
+        t0 = time.perf_counter()
+        with self.ref.lock, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Optuna's ExperimentalWarning, enqueue notes
+            trial = self.ref.study.ask()
+            params = self.space.suggest(trial)
+        self.ask_seconds.append(time.perf_counter() - t0)
+        return trial, params
+
+    def _next(self) -> tuple[Any, dict[str, Any]]:
+        """The next new trial: one asked in advance, else asked now (counted in ``waited``)."""
+        if self.ask_ahead <= 0:
+            return self._ask()
+        self.ref.study  # noqa: B018  (open the study in this thread, before the helper starts)
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._fill, name="ask-ahead", daemon=True)
+                self._thread.start()
+            if not self._ready:
+                self.waited += 1
+                while not self._ready and self._thread.is_alive() and (
+                    self._asking or self.left != 0
+                ):
+                    self._cond.wait(0.5)
+            if self._ready:
+                got = self._ready.popleft()
+                self._cond.notify_all()
+                return got
+        return self._ask()  # the helper died: ask here
+
+    def _fill(self) -> None:
+        """Background thread: keep ``ask_ahead`` trials asked, within ``new_trials``."""
+        while True:
+            with self._cond:
+                while not self._closed and (
+                    len(self._ready) >= self.ask_ahead or self.left == 0
+                ):
+                    self._cond.wait()
+                if self._closed:
+                    return
+                if self.left is not None:
+                    self.left -= 1
+                self._asking = True
+            got = None
+            try:
+                got = self._ask()
+            finally:
+                with self._cond:
+                    self._asking = False
+                    if got is not None:
+                        self._ready.append(got)
+                    self._cond.notify_all()
+
+    def close(self) -> None:
+        """Stop asking ahead (trials asked but never suggested stay RUNNING in the study, as
+        an interrupted trial does, and run first on ``--resume``)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for k in ("_cond", "_thread", "_ready"):
+            state.pop(k, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._ready, self._cond, self._thread = collections.deque(), threading.Condition(), None
 
     def set_search_properties(
         self, metric: str | None, mode: str | None, config: dict, **spec: Any

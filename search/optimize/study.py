@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -236,15 +237,18 @@ class StudyRef:
     def __post_init__(self) -> None:
         self._study: optuna.Study | None = None
         self._storage: optuna.storages.BaseStorage | None = None
+        # one study, two threads: the searcher's ask-ahead thread asks while the driver tells
+        self.lock = threading.RLock()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_study"] = state["_storage"] = None
+        state["_study"] = state["_storage"] = state["lock"] = None
         state["url"] = remember(self.url)  # Ray pickles this: never the password
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.lock = threading.RLock()
         self.url = recall(self.url)  # the full URL, when this process knows it
 
     def __repr__(self) -> str:
@@ -300,9 +304,10 @@ class StudyRef:
             self.storage.set_trial_intermediate_value(self.internal_id(number), step, value)
 
     def set_attrs(self, number: int, attrs: Mapping[str, Any]) -> None:
-        tid = self.internal_id(number)
-        for key, value in attrs.items():
-            self.storage.set_trial_user_attr(tid, key, value)
+        with self.lock:
+            tid = self.internal_id(number)
+            for key, value in attrs.items():
+                self.storage.set_trial_user_attr(tid, key, value)
 
     def _append(self, ops: list[tuple[str, dict[str, Any]]]) -> bool:
         """Write journal operations (``JournalOperation`` name, fields) in one append: one
@@ -343,6 +348,17 @@ class StudyRef:
         (``value``: one per objective in a multi-objective study), after its intermediate
         values ``steps`` ((step, value); NaN / None skipped) and user attributes ``attrs`` (one
         journal append for both); a trial already finished is left alone."""
+        with self.lock:
+            self._tell(number, status, value, attrs, steps)
+
+    def _tell(
+        self,
+        number: int,
+        status: str,
+        value: float | list[float] | None,
+        attrs: Mapping[str, Any],
+        steps: Iterable[tuple[int, float | None]],
+    ) -> None:
         tid = self.internal_id(number)
         if self.storage.get_trial(tid).state.is_finished():
             return

@@ -29,6 +29,9 @@ def runs_frame(table: Table, traces: Sequence[Trace]) -> pd.DataFrame:
             "seed": t.seed,
             "reach_epochs": t.reach_epochs,
             "reach_frac": t.reach_epochs / grid,
+            # an unreached seed counts as the whole grid (what the mean is taken over)
+            "cost_frac": min(t.reach_epochs / grid, 1.0),
+            "reached": math.isfinite(t.reach_epochs),
             "reach_hours": t.reach_hours,
             "trials": len(t.events),
         }
@@ -44,8 +47,25 @@ def _q(values: Sequence[float], q: float) -> float:
     return math.inf if out >= NEVER / 10 else out
 
 
+def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and its ``level`` Student-t interval over seeds (scipy), NaN without two values."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        m = float(v.mean()) if len(v) else math.nan
+        return m, math.nan, math.nan
+    m, se = float(v.mean()), float(stats.sem(v))
+    if se == 0:
+        return m, m, m
+    lo, hi = stats.t.interval(level, len(v) - 1, loc=m, scale=se)
+    return m, float(lo), float(hi)
+
+
 def summary_frame(table: Table, runs: pd.DataFrame, top: float, concurrency: int) -> pd.DataFrame:
-    """Median and interquartile range over seeds, per searcher."""
+    """Per searcher: the mean cost to reach the target over seeds with its 95 % t interval
+    (unreached seeds counted at the full grid, 1.0), how many seeds reached it, and the median
+    and interquartile range of the other figures."""
     rows = []
     for name, grp in runs.groupby("searcher", sort=False):
         row: dict[str, Any] = {
@@ -60,6 +80,9 @@ def summary_frame(table: Table, runs: pd.DataFrame, top: float, concurrency: int
             "grid_hours": table.grid_seconds / 3600.0,
             "reached": int(np.isfinite(grp["reach_frac"]).sum()),
         }
+        row["cost_frac_mean"], row["cost_frac_low"], row["cost_frac_high"] = mean_ci(
+            grp["cost_frac"]
+        )
         for col in ["reach_frac", "reach_hours"] + [f"regret_at_{f:g}" for f in FRACTIONS]:
             vals = list(grp[col])
             row[f"{col}_median"] = _q(vals, 50)
@@ -77,6 +100,10 @@ def curves_frame(table: Table, traces: Sequence[Trace]) -> pd.DataFrame:
     for t in traces:
         by.setdefault(t.searcher, []).append(t)
     for name, group in by.items():
+        # a replay stops once it reached the target and spent max(FRACTIONS) of the grid:
+        # curves are exact up to the earliest such stop
+        end = min(t.curve[-1][0] if math.isfinite(t.reach_epochs) else 1.0 for t in group)
+        xs = np.linspace(0.0, max(end, max(FRACTIONS)), CURVE_POINTS)
         mat = np.array([[_regret_at(t.curve, x) for x in xs] for t in group])
         med, q25, q75 = (np.percentile(mat, q, axis=0) for q in (50, 25, 75))
         for i, x in enumerate(xs):
@@ -122,13 +149,31 @@ def fmt_reach(frac: float) -> str:
     return "1.000+" if not math.isfinite(frac) else f"{frac:.3f}"
 
 
-def last_line(summary: pd.DataFrame, top: float, seeds: int) -> str:
-    """The issue's summary line: tpe_asha first (when replayed), then the others in order."""
-    med = dict(zip(summary["searcher"], summary["reach_frac_median"], strict=True))
-    lead = "tpe_asha" if "tpe_asha" in med else next(iter(med))
-    rest = "; ".join(f"{s} {fmt_reach(v)}" for s, v in med.items() if s != lead)
+def top_label(table: Table, top: float) -> str:
+    """``top 1 %`` for a fraction, ``top 3 configurations`` for a count."""
+    if top >= 1:
+        return f"top {table.top_count(top)} configuration(s)"
+    return f"top {top * 100:g} %"
+
+
+def last_line(summary: pd.DataFrame, top_text: str, seeds: int) -> str:
+    """The issue's summary line: tpe_asha first (when replayed), then the others in order;
+    each searcher's mean cost [95 % interval] over seeds and how many reached the target."""
+    rows = {r["searcher"]: r for r in summary.to_dict("records")}
+    lead = "tpe_asha" if "tpe_asha" in rows else next(iter(rows))
+
+    def fig(r: dict[str, Any]) -> str:
+        return f"{r['cost_frac_mean']:.3f} [{r['cost_frac_low']:.3f}, {r['cost_frac_high']:.3f}]"
+
+    r = rows[lead]
     line = (
-        f"replay: {lead} reaches the grid's top {top * 100:g} % at {fmt_reach(med[lead])} of "
-        f"the grid's epochs (median of {seeds} seeds)"
+        f"replay: {lead} reaches the grid's {top_text} at {fig(r)} of the grid's epochs (mean "
+        f"of {r['seeds']} seeds, {r['reached']}/{r['seeds']} reached)"
     )
-    return f"{line}; {rest}" if rest else line
+    rest = "; ".join(
+        f"{s} {fig(x)} ({x['reached']}/{x['seeds']})" for s, x in rows.items() if s != lead
+    )
+    line = f"{line}; {rest}" if rest else line
+    if any(x["reached"] < x["seeds"] for x in rows.values()):
+        line += "; unreached seeds count as the full grid (1.000)"
+    return line

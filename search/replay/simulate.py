@@ -70,6 +70,56 @@ class Trace:
     curve: list[tuple[float, float]]  # (cost fraction, regret) after each finished trial
 
 
+class _Drawn:
+    """A trial whose values are fixed in advance (one grid configuration), with the parts of
+    ``optuna.Trial`` the replay calls."""
+
+    def __init__(self, params: Mapping[str, Any], number: int):
+        self.params, self.number = dict(params), number
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return self.params[name]
+
+    def report(self, value: float, step: int) -> None:
+        pass
+
+    def set_constraint(self, key: str, value: Sequence[float]) -> None:
+        pass
+
+
+class Shuffled:
+    """Random search without replacement: the grid's configurations in one seeded random
+    order (what a user running a shuffled grid gets); enqueued configurations go first. Has the
+    ``ask`` / ``tell`` / ``enqueue_trial`` a replay calls on an Optuna study."""
+
+    def __init__(self, table: Table, seed: int):
+        import numpy as np
+
+        keys = list(table.configs)
+        order = np.random.default_rng(seed).permutation(len(keys))
+        self._queue = [table.configs[keys[i]].params for i in order]
+        self._first: list[dict[str, Any]] = []
+        self._asked = 0
+
+    def enqueue_trial(self, params: Mapping[str, Any], **_: Any) -> None:
+        self._first.append(dict(params))
+        wanted = key(params)
+        self._queue = [p for p in self._queue if key(p) != wanted]
+
+    @property
+    def exhausted(self) -> bool:
+        """Every configuration was asked once (a shuffled grid then ends)."""
+        return not (self._first or self._queue)
+
+    def ask(self) -> _Drawn:
+        params = self._first.pop(0) if self._first else self._queue.pop(0)
+        self._asked += 1
+        return _Drawn(params, self._asked - 1)
+
+    def tell(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 def _sampler(name: str, seed: int, settings: Settings) -> Any:
     from search.optimize.study import make_sampler
 
@@ -116,6 +166,8 @@ def trial_ends(
     live: dict[int, tuple[Any, Config, str]] = {}
 
     def launch(now: float) -> None:
+        if getattr(study, "exhausted", False):  # a shuffled grid asked every configuration
+            return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             trial = study.ask()
@@ -159,9 +211,12 @@ def simulate(
     settings: Settings | None = None,
     order: Sequence[Mapping[str, Any]] = (),
     prior: Sequence[Any] = (),
+    full: bool = False,
 ) -> Trace:
-    """Replay one search until it has spent the grid's epochs (see the module docstring).
+    """Replay one search (see the module docstring) until it has spent the grid's epochs, or,
+    unless ``full``, until it has reached the target and spent ``max(FRACTIONS)`` of them.
 
+    ``random`` and ``random_asha`` draw the grid without replacement (:class:`Shuffled`).
     ``order``: configurations enqueued first (Optuna ``enqueue_trial``), e.g. a fixed
     proposal order for a test or a warm start's top-k; the sampler proposes the rest.
     ``prior``: a warm start's sampler-side observations (``search.optimize.warm.PriorSampler``, as
@@ -173,14 +228,17 @@ def simulate(
 
     settings = settings or Settings()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from search.optimize.warm import wrap
+    if searcher.startswith("random"):
+        study: Any = Shuffled(table, seed)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from search.optimize.warm import wrap
 
-        study = optuna.create_study(
-            sampler=wrap(_sampler(searcher, seed, settings), prior),
-            direction="maximize" if table.mode == "max" else "minimize",
-        )
+            study = optuna.create_study(
+                sampler=wrap(_sampler(searcher, seed, settings), prior),
+                direction="maximize" if table.mode == "max" else "minimize",
+            )
     for params in order:
         study.enqueue_trial(dict(params))
     asha = _scheduler(table, settings) if searcher.endswith("_asha") else None
@@ -225,6 +283,8 @@ def simulate(
             }
         )
         curve.append((spent / budget, table.regret(incumbent)))
+        if not full and math.isfinite(reach_epochs) and spent >= max(FRACTIONS) * budget:
+            break
     regret_at = {f: _regret_at(curve, f) for f in FRACTIONS}
     return Trace(searcher, seed, events, reach_epochs, reach_hours, regret_at, curve)
 
@@ -247,12 +307,13 @@ def replay(
     top: float,
     settings: Settings | None = None,
     warm: Any = None,
+    full: bool = False,
 ) -> list[Trace]:
     """Every searcher x seed (seeds 0..seeds-1); ``warm``: a ``search.optimize.warm.WarmPlan`` (its
     top-k enqueued first, its prior given to TPE), as :func:`warm_plan` makes it."""
     order, prior = (warm.enqueue, warm.prior) if warm is not None else ((), ())
     return [
-        simulate(table, s, seed, concurrency, top, settings, order=order, prior=prior)
+        simulate(table, s, seed, concurrency, top, settings, order=order, prior=prior, full=full)
         for s in searchers
         for seed in range(seeds)
     ]

@@ -41,6 +41,7 @@ class Table:
     epochs: int
     path: str = ""
     task: str = ""
+    spikes: int = 0  # epoch times replaced by their trial's median (:func:`despike`)
 
     def sign(self) -> float:
         """+1 for max (higher is better), -1 for min."""
@@ -67,10 +68,19 @@ class Table:
         vals = list(self.finals().values())
         return min(vals) if self.mode == "max" else max(vals)
 
+    def top_count(self, top: float) -> int:
+        """Configurations in the target: ``top`` < 1 is a fraction of the completed ones (at
+        least one), ``top`` >= 1 a count."""
+        n = len(self.finals())
+        if top >= 1:
+            return min(n, int(top))
+        return max(1, math.ceil(top * n - 1e-9))
+
     def top_set(self, top: float) -> set[str]:
-        """Keys in the top ``top`` fraction by final value (at least one; ties included)."""
+        """Keys in the top ``top`` (a fraction below 1, else a count) by final value (at least
+        one; ties included)."""
         finals = self.finals()
-        k = max(1, math.ceil(top * len(finals) - 1e-9))
+        k = self.top_count(top)
         ranked = sorted(finals.values(), key=lambda v: -self.sign() * v)
         cut = ranked[k - 1]
         return {key for key, v in finals.items() if self.sign() * v >= self.sign() * cut}
@@ -86,11 +96,12 @@ def key(params: Mapping[str, Any]) -> str:
     return json.dumps({k: params[k] for k in sorted(params)}, sort_keys=True, default=str)
 
 
-def load_table(exp_dir: str | Path) -> Table:
+def load_table(exp_dir: str | Path, repair: bool = True) -> Table:
     """Read a recorded experiment folder (space.yaml, trials/, epochs/) as a replay table.
 
     ``DataError`` naming the folder unless it holds a complete grid: every combination of the
-    recorded parameter values, each run to the space's epoch count (or recorded as failed)."""
+    recorded parameter values, each run to the space's epoch count (or recorded as failed).
+    ``repair``: epoch-time spikes are replaced by their trial's median (:func:`despike`)."""
     from search import results
     from search.optimize.space import Param, load_space
 
@@ -148,7 +159,31 @@ def load_table(exp_dir: str | Path) -> Table:
     if not table.finals():
         raise DataError(f"experiment folder {exp}: no configuration completed with a value")
     table.path, table.task = str(exp), space.task
+    if repair:
+        table.spikes = despike(table)
     return table
+
+
+SPIKE_FACTOR = 5.0
+
+
+def despike(table: Table, factor: float = SPIKE_FACTOR) -> int:
+    """Replace each recorded epoch time above ``factor`` x its trial's median epoch time by that
+    median (a recording paused while something else was timed, not a property of the
+    configuration); trials of fewer than 3 epochs are left alone. Returns how many were
+    replaced. The replay and ``bench/scale.py`` both use this rule."""
+    import statistics
+
+    replaced = 0
+    for c in table.configs.values():
+        if len(c.times) < 3:
+            continue
+        med = statistics.median(c.times)
+        for i, t in enumerate(c.times):
+            if med > 0 and t > factor * med:
+                c.times[i] = med
+                replaced += 1
+    return replaced
 
 
 def _epoch_times(ep: pd.DataFrame, row: Mapping[str, Any]) -> list[float]:
