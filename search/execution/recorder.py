@@ -152,6 +152,9 @@ class Recorder(Callback):
         self.t0 = time.time()
         self.stopped: str | None = None  # why the search must stop (a write failed)
         self.epochs = EpochWriter(self.exp_dir)  # epochs/*.parquet, off the event loop
+        # every metric column of this experiment's files (the dataset's groups included), known
+        # from the first trial's data (:func:`declared_metrics`)
+        self.metrics: tuple[str, ...] | None = None
 
     # ------------------------------------------------------------------ helpers
     def close(self) -> None:
@@ -193,10 +196,18 @@ class Recorder(Callback):
             "number": live.number,
         }
 
+    def declared(self, meta: Mapping[str, Any]) -> tuple[str, ...]:
+        """The metric columns every file of this experiment has (``meta``: a trial's)."""
+        if self.metrics is None:
+            self.metrics = declared_metrics(self.task, meta.get("data"))
+            self.epochs.metrics = self.metrics
+        return self.metrics
+
     def _get_live(self, trial: Any) -> _Live:
         live = self.live.get(trial.trial_id)
         if live is None:
             meta = dict(trial.config[META_KEY])
+            self.declared(meta)
             live = _Live(meta=meta, config=dict(trial.config[CONFIG_KEY]))
             resume_epoch = int(meta.get("resume_epoch") or 0)
             old = self.exp_dir / results.EPOCHS_DIR / f"{live.trial_id}.parquet"
@@ -386,7 +397,7 @@ class Recorder(Callback):
             **results.final_columns({k: v for k, v in last.items() if k not in NOT_METRICS}),
         }
         self.epochs.flush(live.trial_id)  # its epochs first: a trial row never lacks them
-        results.write_trial(self.exp_dir, row)
+        results.write_trial(self.exp_dir, row, self.declared(meta))
         try:
             hp = {**meta.get("params", {}), "status": status}
             write_trial_hparams(
@@ -449,6 +460,18 @@ class StopOnWriteError(Stopper):
 
     def stop_all(self) -> bool:
         return self.recorder.stopped is not None
+
+
+def declared_metrics(task: str, data: str | None) -> tuple[str, ...]:
+    """The metrics a trial of ``task`` can report on the prepared dataset ``data`` (its
+    ``meta.json``: groups, classes); the task's own without a readable one."""
+    meta = None
+    if data:
+        try:
+            meta = json.loads((Path(data) / "meta.json").read_text())
+        except (OSError, ValueError):
+            meta = None
+    return results.experiment_metrics(task, meta if isinstance(meta, dict) else None)
 
 
 def _full_config(config: Mapping[str, Any]) -> dict[str, Any]:

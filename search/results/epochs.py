@@ -40,13 +40,15 @@ class EpochWriter:
         self._thread: threading.Thread | None = None
         self.submitted = 0  # submit() calls
         self.written = 0  # files written (fewer when a trial's rows were superseded)
+        self.metrics: tuple[str, ...] | None = None  # the experiment's declared metric columns
 
     # Tune pickles its callbacks (the Recorder) into tuner.pkl: a copy starts empty
     def __getstate__(self) -> dict[str, Any]:
-        return {"exp_dir": self.exp_dir}
+        return {"exp_dir": self.exp_dir, "metrics": self.metrics}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["exp_dir"])
+        self.metrics = state.get("metrics")
 
     def submit(
         self,
@@ -84,7 +86,7 @@ class EpochWriter:
                 self._writing = trial_id
             error: BaseException | None = None
             try:
-                results.write_epochs(self.exp_dir, ident, rows)
+                results.write_epochs(self.exp_dir, ident, rows, self.metrics)
                 named = [r["checkpoint"] for r in rows if r.get("checkpoint")]
                 for folder in drop - set(named[-1:]):  # never the newest the rows name
                     shutil.rmtree(folder, ignore_errors=True)
