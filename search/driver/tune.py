@@ -112,7 +112,8 @@ def run_tune(
             verbose=2 if plan.ray.verbose else 0,
             # no num_to_keep: with it, Tune writes its whole experiment state (every trial) after
             # each checkpoint, O(trials) per epoch (issue 16, scale); the Recorder deletes a
-            # trial's superseded checkpoint instead, and resume reads Parquet + the study
+            # trial's superseded checkpoint instead, once Tune registered its successor, and
+            # resume reads Parquet + the study
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
             failure_config=tune.FailureConfig(max_failures=res.max_failures),
         ),

@@ -271,15 +271,12 @@ class Recorder(Callback):
         if live.fresh:  # a (re)started run redoes the epochs from here on
             live.rows = [r for r in live.rows if int(r["epoch"]) < epoch]
             live.fresh = False
-        drop = []  # one checkpoint per running trial (see search.run: no num_to_keep)
-        if row["checkpoint"] and int(live.meta.get("workers", 1)) == 1:
-            drop = [r["checkpoint"] for r in live.rows if r.get("checkpoint")]
         live.rows = [r for r in live.rows if int(r["epoch"]) != epoch] + [row]
         live.rows.sort(key=lambda r: int(r["epoch"]))
         live.node = result.get("hostname", live.node)
         live.node_ip = result.get("node_ip", live.node_ip)
-        # superseded checkpoints go once the rows naming the new one are on disk
-        self.epochs.submit(self._ident(live), live.rows, drop=drop)
+        # the previous checkpoint stays until Tune has registered this one (on_trial_save)
+        self.epochs.submit(self._ident(live), live.rows)
         value = self._value(row)
         epochs = int(live.config["epochs"])
         if result.get("done") and epoch < epochs:
@@ -292,6 +289,24 @@ class Recorder(Callback):
         if speed is not None:
             parts.append(f"{speed:.1f} samples/s")
         self._say("  ".join(parts))
+
+    @_guarded
+    def on_trial_save(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        """Tune has registered the trial's newest checkpoint (what a retry restores from):
+        only now do the older ones go, once the rows naming the newest are on disk (one
+        checkpoint per running trial; see search.driver.tune: no num_to_keep)."""
+        live = self.live.get(trial.trial_id)
+        registered = getattr(trial, "checkpoint", None)
+        if live is None or registered is None or int(live.meta.get("workers", 1)) > 1:
+            return
+        name = Path(str(registered.path)).name
+        newest = [int(r["epoch"]) for r in live.rows
+                  if r.get("checkpoint") and Path(r["checkpoint"]).name == name]  # fmt: skip
+        if not newest:
+            return
+        older = [r["checkpoint"] for r in live.rows
+                 if r.get("checkpoint") and int(r["epoch"]) < newest[-1]]  # fmt: skip
+        self.epochs.discard(live.trial_id, older)
 
     @_guarded
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -1,9 +1,10 @@
 """Pareto fronts of a multi-objective search (no Ray, no torch): which trials are on the front,
 its hypervolume, and a plain-language reading of what moving along it costs.
 
-Objectives are ``{name: max|min}`` in order (:mod:`search.optimize.objectives`); values are one
-row per trial, one column per objective. Used by the end-of-search summary, ``search.final --front``,
-the report's cost section and the multi-objective replay (:mod:`search.replay_mo`).
+Objectives are ``{name: max|min}`` in order (:mod:`search.optimize.objectives`); values are
+one row per trial, one column per objective. Used by the end-of-search summary,
+``search.final --front``, the report's cost section and the multi-objective replay
+(:mod:`search.replay_mo`).
 """
 
 from __future__ import annotations
