@@ -79,11 +79,19 @@ def _guarded(hook: Callable[..., None]) -> Callable[..., None]:
             return
         try:
             hook(self, *args, **kwargs)
-        except OSError as exc:
-            why = os.strerror(exc.errno) if exc.errno else str(exc)
-            self.stop(f"writing results to {self.exp_dir} failed ({why})")
+        except Exception as exc:  # noqa: BLE001 - any failed write: one sentence, never Tune's
+            self.stop(f"writing results to {self.exp_dir} failed ({write_error(exc)})")
 
     return run
+
+
+def write_error(exc: BaseException) -> str:
+    """The reason of a failed write in a few words: ``strerror`` of an ``OSError``, else
+    ``Kind: first line``."""
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {first}" if not isinstance(exc, OSError) else first
 
 
 def _now() -> str:
@@ -162,9 +170,8 @@ class Recorder(Callback):
         stops the search."""
         try:
             self.epochs.close()
-        except OSError as exc:
-            why = os.strerror(exc.errno) if exc.errno else str(exc)
-            self.stop(f"writing results to {self.exp_dir} failed ({why})")
+        except Exception as exc:  # noqa: BLE001 - any failed write: one sentence
+            self.stop(f"writing results to {self.exp_dir} failed ({write_error(exc)})")
 
     def stop(self, why: str) -> None:
         """Stop the search (see :class:`StopOnWriteError`); nothing more is written."""
