@@ -56,6 +56,7 @@ def run_tune(
         "descriptor_backend": get_backend(),
         "weights_dir": str(plan.weights_dir) if plan.weights_dir else None,
         "weights": plan.weights,
+        "hub_offline": plan.hub_offline,
         "latency": "latency_ms" in space.objectives,
         **trial_fn_meta(),
     }

@@ -70,6 +70,7 @@ def train_trial(config: dict[str, Any]) -> None:
     meta = config[META_KEY]
     try:  # everything before training too: a deterministic error is FAIL at once
         use_weights_dir(meta.get("weights_dir"))
+        use_hub(bool(meta.get("hub_offline")))
         cfg = TrialConfig.from_dict(dict(config[CONFIG_KEY]))
         threads = int(meta.get("threads") or 0)
         if threads > 0:
@@ -227,6 +228,20 @@ def use_weights_dir(folder: str | None) -> None:
         os.environ[ENV] = folder
     else:
         os.environ.pop(ENV, None)
+
+
+def use_hub(offline: bool) -> None:
+    """With every pretrained backbone in the local cache (the driver's pre-flight), timm loads
+    it without asking the hub, which may be unreachable and slow to say so."""
+    if not offline:
+        return
+    import os
+    import sys
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:  # read at import: set the live value too
+        constants.HF_HUB_OFFLINE = True
 
 
 def train_run_name(number: int) -> str:
