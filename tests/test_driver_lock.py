@@ -73,3 +73,14 @@ def test_a_second_driver_stops_and_a_dead_ones_lock_is_taken_over(
         with hold_experiment(exp, "search.final"):  # the same process may enter again
             pass
     assert f"pid {holder.pid}" in capsys.readouterr().err  # the takeover is noted
+
+
+def test_a_folder_the_lock_made_goes_again_when_nothing_was_written(tmp_path: Path) -> None:
+    from search.results.lock import LOCK_FILE, hold_experiment
+
+    with hold_experiment(tmp_path / "r" / "deepfake" / "x", "search.run"):
+        assert (tmp_path / "r" / "deepfake" / "x" / LOCK_FILE).is_file()
+    assert list(tmp_path.iterdir()) == []  # e.g. a search stopped by an impossible request
+    with hold_experiment(tmp_path / "r" / "deepfake" / "y", "search.run"):
+        (tmp_path / "r" / "deepfake" / "y" / "search.json").write_text("{}")
+    assert (tmp_path / "r" / "deepfake" / "y" / "search.json").is_file()

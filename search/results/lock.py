@@ -66,6 +66,9 @@ def hold_experiment(exp_dir: str | Path, command: str, create: bool = True) -> I
             _HELD[key] -= 1
         return
     made = create and not folder.exists()
+    top = folder  # the highest folder this call creates (removed again if left empty)
+    while not top.parent.exists() and top.parent != top:
+        top = top.parent
     if not folder.is_dir() and not create:
         yield
         return
@@ -108,5 +111,8 @@ def hold_experiment(exp_dir: str | Path, command: str, create: bool = True) -> I
             os.ftruncate(fd, 0)  # a clean exit: nothing to take over
             if made and [p.name for p in folder.iterdir()] == [LOCK_FILE]:
                 path.unlink()
-                folder.rmdir()
+                for d in [folder, *folder.parents]:
+                    d.rmdir()
+                    if d == top:
+                        break
         os.close(fd)
