@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv test test-fast lint demo bench clean
+.PHONY: venv test test-fast test-floors lint demo bench clean
 
 # (re)install when the venv is missing or the dependencies changed
 $(STAMP): pyproject.toml
@@ -25,6 +25,12 @@ test: $(STAMP) lint
 test-fast: $(STAMP) lint
 	$(VENV)/bin/pytest -m "not slow"
 
+# the declared floors, exactly (constraints-floors.txt): run at least once per dependency change
+test-floors:
+	@test -x .venv-floors/bin/python || $(PYTHON) -m venv .venv-floors
+	.venv-floors/bin/python -m pip install -q -c constraints-floors.txt -e ".[dev]"
+	.venv-floors/bin/pytest -m "not slow"
+
 demo: $(STAMP)
 	$(PY) -m search.demo
 
@@ -35,4 +41,4 @@ bench: $(STAMP)
 	$(PY) bench/search_overhead.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .venv-floors .pytest_cache .ruff_cache *.egg-info

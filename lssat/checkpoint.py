@@ -3,52 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from lssat.errors import DataError
+from lssat.errors import DataError, ResultsWriteError
+from lssat.scratch import (  # noqa: F401  (re-exported: where checkpoints wait for Ray)
+    SCRATCH_PREFIX,
+    release_scratch,
+    scratch_dir,
+    sweep_scratch,
+)
 
 STATE_FILE = "state.pt"
-SCRATCH_PREFIX = "lssat-ckpt-"
-
-
-def scratch_dir(base: str | Path | None = None) -> str:
-    """A new temp folder ``lssat-ckpt-<pid>-*`` for one checkpoint on its way to Ray.
-
-    The caller removes it after the report; a trial killed in between leaves it behind, so
-    folders of processes that no longer exist are removed first (:func:`sweep_scratch`).
-    """
-    sweep_scratch(base)
-    return tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=base)
-
-
-def sweep_scratch(base: str | Path | None = None) -> list[Path]:
-    """Remove the scratch folders of dead processes under ``base`` (default: the temp dir);
-    returns them. A live process's folders (or another user's) are left alone."""
-    removed = []
-    for path in Path(base or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
-        pid = path.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, belongs to someone else
-        return True
-    return True
 
 
 def rng_state() -> dict[str, Any]:
@@ -93,7 +63,15 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / STATE_FILE
-    torch.save({**state, "rng": rng_state()}, path)
+    try:
+        torch.save({**state, "rng": rng_state()}, path)
+    except OSError:
+        raise  # a full or read-only disk: classified as such by the search
+    except Exception as exc:  # noqa: BLE001 - torch's writer raises RuntimeError, pickle errors
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise ResultsWriteError(
+            f"checkpoint {str(directory)!r} could not be written ({type(exc).__name__}: {first})"
+        ) from None
     return path
 
 

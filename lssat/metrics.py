@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score
@@ -104,6 +106,18 @@ def multilabel_metrics(
         name = names[i] if i < len(names) else str(i)
         out[f"acc_{metric_key(name)}"] = float(acc)
     return out
+
+
+def group_keys(meta: Mapping[str, Any] | None) -> list[str]:
+    """Every ``acc_group_<column>_<value>`` key :func:`group_metrics` can give on a dataset
+    with ``meta`` (``groups``: column names, ``group_values``: {column: values}), in order."""
+    meta = meta or {}
+    values = meta.get("group_values") or {}
+    return [
+        f"acc_group_{metric_key(name)}_{i}"
+        for name in meta.get("groups") or ()
+        for i in range(len(values.get(name) or ()))
+    ]
 
 
 def group_metrics(

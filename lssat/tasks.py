@@ -86,7 +86,7 @@ class TaskSpec:
     def metric_keys(self, meta: Mapping[str, Any] | None = None, prefix: str = "val_") -> list[str]:
         """The keys :meth:`evaluate` (plus the engine's ``<prefix>loss``) can give on any dataset,
         declared up front so every result file has the same columns; per-group accuracies
-        (``acc_group_*``) depend on the data's groups and are not listed."""
+        (``acc_group_*``) come from the data's groups in ``meta`` (none without it)."""
         keys = {
             "binary": ["acc", "auc", "ap", "video_auc"],
             "multiclass": ["acc", "macro_f1"],
@@ -94,7 +94,8 @@ class TaskSpec:
         }[self.label_kind]
         if self.label_kind == "multilabel":
             keys = keys + [f"acc_{M.metric_key(c)}" for c in self.classes(meta)]
-        return [f"{prefix}{k}" for k in (*keys, "worst_group_acc", "group_gap", "loss")]
+        keys = [*keys, "worst_group_acc", "group_gap", *M.group_keys(meta), "loss"]
+        return [f"{prefix}{k}" for k in keys]
 
     def correct(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Per-sample correctness ``[N]`` in [0, 1] (mean over attributes for multi-label);

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -28,6 +27,7 @@ from lssat.checkpoint import (
     STATE_FILE,
     config_json,
     load_checkpoint,
+    release_scratch,
     save_checkpoint,
     scratch_dir,
     set_rng_state,
@@ -395,7 +395,7 @@ def _run(
                     )
                     report(dict(metrics), ckpt)
                 finally:
-                    shutil.rmtree(ckpt, ignore_errors=True)
+                    release_scratch(ckpt)
             else:
                 report(dict(metrics), None)
     finally:

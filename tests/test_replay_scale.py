@@ -89,9 +89,9 @@ def test_epoch_writer_flush_waits_for_the_newest_rows(
     real = results.write_epochs
     gate = threading.Event()
 
-    def slow(exp_dir, ident, rows):  # the first write waits until the test lets it go
+    def slow(exp_dir, ident, rows, *rest):  # the first write waits until the test lets it go
         gate.wait(5)
-        return real(exp_dir, ident, rows)
+        return real(exp_dir, ident, rows, *rest)
 
     monkeypatch.setattr(results, "write_epochs", slow)
     w = EpochWriter(tmp_path)

@@ -191,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
         "`python -m search.weights fetch`)",
     )
     p.add_argument(
+        "--no-pretrained",
+        action="store_true",
+        help="train every backbone from scratch (pretrained: false), e.g. on a machine "
+        "without the weights and without internet",
+    )
+    p.add_argument(
         "--warm-start",
         metavar="EXPERIMENT_DIR",
         help="start from another search's results (another task, or another dataset of this "
@@ -307,6 +313,7 @@ def request_from_args(args: argparse.Namespace) -> Request:
         warm_start_k=args.warm_start_k,
         dry_run=bool(args.dry_run),
         epoch_minutes=args.epoch_minutes,
+        pretrained=not getattr(args, "no_pretrained", False),
     )
 
 

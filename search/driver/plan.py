@@ -45,6 +45,7 @@ class Request:
     warm_start_k: int | None = None
     dry_run: bool = False
     epoch_minutes: float | None = None
+    pretrained: bool = True  # False: --no-pretrained (every trial trains from scratch)
 
 
 class FinalWanted(NamedTuple):
@@ -80,6 +81,7 @@ class Plan:
     grace_period: int
     reduction_factor: int
     final: FinalWanted | None
+    hub_offline: bool = False  # every pretrained backbone is cached here: trials skip the hub
 
     @property
     def task(self) -> str:
@@ -145,7 +147,7 @@ def resolve(req: Request) -> Plan:
     from lssat.weights import ENV as WEIGHTS_ENV
     from search import results
     from search.execution.asha import asha_settings
-    from search.optimize.pretrained import weights_table
+    from search.optimize.pretrained import preflight, pretrained_backbones, weights_table
     from search.optimize.space import load_space
     from search.optimize.study import STUDY_FILE, check_resumable, load_settings
 
@@ -187,6 +189,8 @@ def resolve(req: Request) -> Plan:
             check_space(space)
         if req.trials is not None:
             space.trials = req.trials
+        if not req.pretrained:
+            from_scratch(space)
         data = resolve_data(req.data, req.task).resolve()
         budget, seed, storage, sessions = space.trials, req.seed, req.storage, ()
     from search.optimize.objectives import check_device
@@ -210,7 +214,13 @@ def resolve(req: Request) -> Plan:
     given_weights = req.weights_dir or os.environ.get(WEIGHTS_ENV) or (
         saved.get("weights_dir") if resume else None
     )
+    if resume and not req.pretrained and pretrained_backbones(space):
+        _fail(
+            f"--no-pretrained: this search loads pretrained weights ({exp_dir / 'space.yaml'}); "
+            "it cannot change on --resume"
+        )
     weights_dir, weights = weights_table(space, given_weights, str(path))
+    weights, hub_offline = preflight(weights, weights_dir, str(path))  # before any trial
     grace, rf = asha_settings(space, req.grace_period, req.reduction_factor)
     return Plan(
         request=req,
@@ -234,7 +244,19 @@ def resolve(req: Request) -> Plan:
         grace_period=grace,
         reduction_factor=rf,
         final=final,
+        hub_offline=hub_offline and req.ray.address is None,
     )
+
+
+def from_scratch(space: Any) -> None:
+    """``--no-pretrained``: ``pretrained: false`` fixed, no longer searched or enqueued."""
+    from search.optimize.space import check_space
+
+    space.fixed["pretrained"] = False
+    space.params = [p for p in space.params if p.name != "pretrained"]
+    for entry in space.enqueue:
+        entry.pop("pretrained", None)
+    check_space(space)
 
 
 def _resumed_space_and_data(

@@ -14,7 +14,32 @@ from search.driver.plan import Plan
 
 
 def run_search(plan: Plan) -> int:
-    """The search itself (after :func:`search.driver.plan.resolve`); returns the exit code."""
+    """The search itself (after :func:`search.driver.plan.resolve`), holding the experiment
+    folder (:mod:`search.results.lock`: one driver per folder); returns the exit code."""
+    from search.results.lock import hold_experiment
+
+    check_writable(plan.exp_dir)
+    with hold_experiment(plan.exp_dir, "search.run"):
+        if not plan.resume and _holds_search(plan.exp_dir):
+            raise ConfigError(  # another driver started it after this one's plan was made
+                f"experiment folder {plan.exp_dir} already holds a search; add --resume to "
+                "continue it or pick another --name"
+            )
+        return _run_search(plan)
+
+
+def _holds_search(exp_dir: Path) -> bool:
+    from search import results
+    from search.optimize.study import STUDY_FILE
+
+    return (
+        (exp_dir / "search.json").is_file()
+        or (exp_dir / STUDY_FILE).exists()
+        or any((exp_dir / results.TRIALS_DIR).glob("*.parquet"))
+    )
+
+
+def _run_search(plan: Plan) -> int:
     t_start = time.time()
     from search.execution.ray_init import ray_connected, ray_init
     from search.execution.resources import cluster, concurrency
@@ -30,7 +55,6 @@ def run_search(plan: Plan) -> int:
     from search.results.redact import redact_url
 
     space, exp_dir, budget = plan.space, plan.exp_dir, plan.budget
-    check_writable(exp_dir)
     session = len(plan.sessions)
     ref = StudyRef(
         str(exp_dir),

@@ -56,6 +56,7 @@ def run_tune(
         "descriptor_backend": get_backend(),
         "weights_dir": str(plan.weights_dir) if plan.weights_dir else None,
         "weights": plan.weights,
+        "hub_offline": plan.hub_offline,
         "latency": "latency_ms" in space.objectives,
         **trial_fn_meta(),
     }
@@ -114,7 +115,8 @@ def run_tune(
             verbose=2 if plan.ray.verbose else 0,
             # no num_to_keep: with it, Tune writes its whole experiment state (every trial) after
             # each checkpoint, O(trials) per epoch (issue 16, scale); the Recorder deletes a
-            # trial's superseded checkpoint instead, and resume reads Parquet + the study
+            # trial's superseded checkpoint instead, once Tune registered its successor, and
+            # resume reads Parquet + the study
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
             failure_config=tune.FailureConfig(max_failures=res.max_failures),
         ),

@@ -2,8 +2,9 @@
 
 A trial holds bundles of resources: one ``{CPU, GPU}`` bundle for a plain trial, or a
 coordinator (``{CPU: 0.01}``, the Tune function that launches Ray Train) plus ``N`` worker
-bundles for a ``--workers-per-trial N`` trial. :func:`trials_that_fit` packs whole trials onto
-a list of nodes, first fit, bundle by bundle, as Ray's scheduler would place them.
+bundles for a ``--workers-per-trial N`` trial. :func:`trials_that_fit` counts whole trials
+per node (the floor of each resource over the trial's need, per node type), exactly, for any
+number of nodes and trials.
 
 The nodes are those of the cluster *at its maximum size*: on an autoscaling cluster the
 autoscaler's node types times their ``max_workers`` (Ray's cluster config when the autoscaler
@@ -48,31 +49,59 @@ def _total(bundles: list[dict[str, float]]) -> dict[str, float]:
     return {k: sum(b.get(k, 0.0) for b in bundles) for k in KINDS}
 
 
+def _fits(cap: tuple[float, ...], bundle: dict[str, float]) -> int:
+    """Whole copies of ``bundle`` one node of capacity ``cap`` (in ``KINDS`` order) holds:
+    the floor per resource, the smallest of them."""
+    counts = [
+        math.floor((have + EPS) / bundle.get(k, 0.0))
+        for k, have in zip(KINDS, cap, strict=True)
+        if bundle.get(k, 0.0) > EPS
+    ]
+    return max(0, min(counts)) if counts else MAX_TRIALS
+
+
 def trials_that_fit(
     nodes: list[dict[str, float]], bundles: list[dict[str, float]], limit: int = MAX_TRIALS
 ) -> int:
-    """Whole trials (each ``bundles``) that fit on ``nodes`` at once, first fit."""
-    free = [{k: float(n.get(k, 0.0)) for k in KINDS} for n in nodes]
-    total = _total(bundles)
-    if all(v <= EPS for v in total.values()):
+    """Whole trials (each ``bundles``) that fit on ``nodes`` at once, counted per node type
+    (identical nodes together), exact at any cluster size.
+
+    A plain trial (one bundle): per node, the floor of each resource over the trial's need,
+    the smallest, times the nodes of that type. A multi-worker trial (a 0.01-CPU coordinator
+    plus N equal worker bundles, which Ray may place on different nodes): the worker slots of
+    every node; coordinators sit in the CPU a node has left over, and where that is not
+    enough, a worker slot is given up to seat them (on the type where one seats the most)."""
+    if all(v <= EPS for v in _total(bundles).values()):
         return limit
-    count = 0
-    while count < limit:
-        trial = [dict(n) for n in free]
-        for bundle in bundles:
-            for node in trial:
-                if all(node[k] + EPS >= bundle.get(k, 0.0) for k in KINDS):
-                    for k in KINDS:
-                        node[k] -= bundle.get(k, 0.0)
-                    break
-            else:
-                return count
-        free = trial
-        count += 1
-        if count >= 64:  # past 64 trials, estimate the rest from the totals
-            left = min(sum(n[k] for n in free) / total[k] for k in KINDS if total[k] > EPS)
-            return min(limit, count + int(left + EPS))
-    return count
+    groups: dict[tuple[float, ...], int] = {}
+    for n in nodes:
+        key = tuple(float(n.get(k, 0.0)) for k in KINDS)
+        groups[key] = groups.get(key, 0) + 1
+    worker = bundles[-1]
+    if len(bundles) == 1:
+        return min(limit, sum(c * _fits(cap, worker) for cap, c in groups.items()))
+    coord, n_workers = bundles[0], len(bundles) - 1
+    need_cpu = max(coord.get("CPU", 0.0), EPS)
+    slots = left_seats = 0
+    gain = 0  # coordinators one given-up worker slot seats (best node type)
+    for cap, count in groups.items():
+        cap_d = dict(zip(KINDS, cap, strict=True))
+        s = min(_fits(cap, worker), MAX_TRIALS)
+        left = cap_d["CPU"] - s * worker.get("CPU", 0.0)
+        seats = math.floor((left + EPS) / need_cpu)
+        slots += count * s
+        left_seats += count * seats
+        if s > 0:
+            more = math.floor((left + worker.get("CPU", 0.0) + EPS) / need_cpu) - seats
+            gain = max(gain, more)
+    trials = min(limit, slots // n_workers)
+    while trials > 0:
+        short = trials - left_seats
+        given_up = 0 if short <= 0 else (math.ceil(short / gain) if gain > 0 else None)
+        if given_up is not None and trials * n_workers <= slots - given_up:
+            return trials
+        trials -= 1
+    return 0
 
 
 @dataclass
@@ -120,7 +149,7 @@ def shape_from_config(config: dict[str, Any]) -> ClusterShape | None:
         count = spec.get("max_workers")
         count = cap if count is None else min(int(count), cap)
         count = min(count, max(0, cap - (len(nodes) - (1 if head in known else 0))))
-        nodes.extend(dict(known[name]) for _ in range(min(count, 256)))
+        nodes.extend(dict(known[name]) for _ in range(count))
     worker_types = {n: known[n] for n in workers if (types[n] or {}).get("max_workers", 1) != 0}
     return ClusterShape(nodes, "autoscaler", autoscaling=True, node_types=worker_types)
 

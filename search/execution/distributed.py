@@ -136,7 +136,7 @@ def run_distributed_trial(
         run_config=ray.train.RunConfig(
             name=name,
             storage_path=storage_path,
-            failure_config=ray.train.FailureConfig(max_failures=max_failures),
+            failure_config=failure_config(max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=keep_checkpoints),
             callbacks=callbacks,
         ),
@@ -148,11 +148,27 @@ def run_distributed_trial(
         if cause is not None:
             raise cause from None
         raise WorkersLost(f"a Ray Train worker of run {name} died ({_first_line(err)})") from None
+    except (ray.train.PreemptionError, ray.train.ControllerError) as err:
+        # a preempted node or a failed Train controller: no fault of the trial's code; Tune
+        # retries it under --max-failures and the retry counts in `attempts`
+        raise WorkersLost(f"Ray Train run {name} was interrupted ({_first_line(err)})") from None
     return {
         "metrics": dict(result.metrics or {}),
         "checkpoint_path": result.checkpoint.path if result.checkpoint else None,
         "run_path": result.path,
     }
+
+
+def failure_config(max_failures: int = 0) -> Any:
+    """Ray Train's ``FailureConfig`` with every retry limit explicit: ``max_failures``
+    worker-group restarts, and none of the layers Train V2 leaves unlimited by default
+    (``max_preemption_failures=-1``, ``controller_failure_limit=-1``), so a preemption or a
+    controller failure reaches Tune, whose ``--max-failures`` counts it (one retry layer)."""
+    import ray.train
+
+    return ray.train.FailureConfig(
+        max_failures=max_failures, max_preemption_failures=0, controller_failure_limit=0
+    )
 
 
 def _train_loop_per_worker(loop_config: dict[str, Any]) -> None:

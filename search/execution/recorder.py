@@ -79,11 +79,19 @@ def _guarded(hook: Callable[..., None]) -> Callable[..., None]:
             return
         try:
             hook(self, *args, **kwargs)
-        except OSError as exc:
-            why = os.strerror(exc.errno) if exc.errno else str(exc)
-            self.stop(f"writing results to {self.exp_dir} failed ({why})")
+        except Exception as exc:  # noqa: BLE001 - any failed write: one sentence, never Tune's
+            self.stop(f"writing results to {self.exp_dir} failed ({write_error(exc)})")
 
     return run
+
+
+def write_error(exc: BaseException) -> str:
+    """The reason of a failed write in a few words: ``strerror`` of an ``OSError``, else
+    ``Kind: first line``."""
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {first}" if not isinstance(exc, OSError) else first
 
 
 def _now() -> str:
@@ -152,6 +160,9 @@ class Recorder(Callback):
         self.t0 = time.time()
         self.stopped: str | None = None  # why the search must stop (a write failed)
         self.epochs = EpochWriter(self.exp_dir)  # epochs/*.parquet, off the event loop
+        # every metric column of this experiment's files (the dataset's groups included), known
+        # from the first trial's data (:func:`declared_metrics`)
+        self.metrics: tuple[str, ...] | None = None
 
     # ------------------------------------------------------------------ helpers
     def close(self) -> None:
@@ -159,9 +170,8 @@ class Recorder(Callback):
         stops the search."""
         try:
             self.epochs.close()
-        except OSError as exc:
-            why = os.strerror(exc.errno) if exc.errno else str(exc)
-            self.stop(f"writing results to {self.exp_dir} failed ({why})")
+        except Exception as exc:  # noqa: BLE001 - any failed write: one sentence
+            self.stop(f"writing results to {self.exp_dir} failed ({write_error(exc)})")
 
     def stop(self, why: str) -> None:
         """Stop the search (see :class:`StopOnWriteError`); nothing more is written."""
@@ -193,10 +203,18 @@ class Recorder(Callback):
             "number": live.number,
         }
 
+    def declared(self, meta: Mapping[str, Any]) -> tuple[str, ...]:
+        """The metric columns every file of this experiment has (``meta``: a trial's)."""
+        if self.metrics is None:
+            self.metrics = declared_metrics(self.task, meta.get("data"))
+            self.epochs.metrics = self.metrics
+        return self.metrics
+
     def _get_live(self, trial: Any) -> _Live:
         live = self.live.get(trial.trial_id)
         if live is None:
             meta = dict(trial.config[META_KEY])
+            self.declared(meta)
             live = _Live(meta=meta, config=dict(trial.config[CONFIG_KEY]))
             resume_epoch = int(meta.get("resume_epoch") or 0)
             old = self.exp_dir / results.EPOCHS_DIR / f"{live.trial_id}.parquet"
@@ -260,15 +278,12 @@ class Recorder(Callback):
         if live.fresh:  # a (re)started run redoes the epochs from here on
             live.rows = [r for r in live.rows if int(r["epoch"]) < epoch]
             live.fresh = False
-        drop = []  # one checkpoint per running trial (see search.run: no num_to_keep)
-        if row["checkpoint"] and int(live.meta.get("workers", 1)) == 1:
-            drop = [r["checkpoint"] for r in live.rows if r.get("checkpoint")]
         live.rows = [r for r in live.rows if int(r["epoch"]) != epoch] + [row]
         live.rows.sort(key=lambda r: int(r["epoch"]))
         live.node = result.get("hostname", live.node)
         live.node_ip = result.get("node_ip", live.node_ip)
-        # superseded checkpoints go once the rows naming the new one are on disk
-        self.epochs.submit(self._ident(live), live.rows, drop=drop)
+        # the previous checkpoint stays until Tune has registered this one (on_trial_save)
+        self.epochs.submit(self._ident(live), live.rows)
         value = self._value(row)
         epochs = int(live.config["epochs"])
         if result.get("done") and epoch < epochs:
@@ -281,6 +296,24 @@ class Recorder(Callback):
         if speed is not None:
             parts.append(f"{speed:.1f} samples/s")
         self._say("  ".join(parts))
+
+    @_guarded
+    def on_trial_save(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        """Tune has registered the trial's newest checkpoint (what a retry restores from):
+        only now do the older ones go, once the rows naming the newest are on disk (one
+        checkpoint per running trial; see search.driver.tune: no num_to_keep)."""
+        live = self.live.get(trial.trial_id)
+        registered = getattr(trial, "checkpoint", None)
+        if live is None or registered is None or int(live.meta.get("workers", 1)) > 1:
+            return
+        name = Path(str(registered.path)).name
+        newest = [int(r["epoch"]) for r in live.rows
+                  if r.get("checkpoint") and Path(r["checkpoint"]).name == name]  # fmt: skip
+        if not newest:
+            return
+        older = [r["checkpoint"] for r in live.rows
+                 if r.get("checkpoint") and int(r["epoch"]) < newest[-1]]  # fmt: skip
+        self.epochs.discard(live.trial_id, older)
 
     @_guarded
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -386,7 +419,7 @@ class Recorder(Callback):
             **results.final_columns({k: v for k, v in last.items() if k not in NOT_METRICS}),
         }
         self.epochs.flush(live.trial_id)  # its epochs first: a trial row never lacks them
-        results.write_trial(self.exp_dir, row)
+        results.write_trial(self.exp_dir, row, self.declared(meta))
         try:
             hp = {**meta.get("params", {}), "status": status}
             write_trial_hparams(
@@ -449,6 +482,18 @@ class StopOnWriteError(Stopper):
 
     def stop_all(self) -> bool:
         return self.recorder.stopped is not None
+
+
+def declared_metrics(task: str, data: str | None) -> tuple[str, ...]:
+    """The metrics a trial of ``task`` can report on the prepared dataset ``data`` (its
+    ``meta.json``: groups, classes); the task's own without a readable one."""
+    meta = None
+    if data:
+        try:
+            meta = json.loads((Path(data) / "meta.json").read_text())
+        except (OSError, ValueError):
+            meta = None
+    return results.experiment_metrics(task, meta if isinstance(meta, dict) else None)
 
 
 def _full_config(config: Mapping[str, Any]) -> dict[str, Any]:

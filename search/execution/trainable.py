@@ -17,8 +17,11 @@ error (which ``--max-failures`` would retry): the trial reports one last result 
 ``ERROR_KEY`` (its one-line error) and ``REASON_KEY`` and returns; the Recorder records FAIL at
 once. Only a lost process reaches Tune as an error and is retried from the last checkpoint: the
 Tune trial's own actor dying (killed, memory monitor, lost node, preempted instance) or, for a
-multi-worker trial, a Ray Train worker dying (:class:`search.execution.distributed.WorkersLost`; Ray
-Train itself never retries, so there is one retry layer).
+multi-worker trial, a Ray Train worker dying, its node preempted or its Train controller failing
+(:class:`search.execution.distributed.WorkersLost`; Ray Train's own limits are all 0, see
+:func:`search.execution.distributed.failure_config`, so there is one retry layer and every
+retry counts in ``attempts``). Everything the trainable does before training (building the
+config, the trial function, the descriptor backend) sits inside the same classification.
 """
 
 from __future__ import annotations
@@ -65,23 +68,24 @@ def train_trial(config: dict[str, Any]) -> None:
     from lssat.descriptors import set_backend
 
     meta = config[META_KEY]
-    use_weights_dir(meta.get("weights_dir"))
-    cfg = TrialConfig.from_dict(dict(config[CONFIG_KEY]))
-    threads = int(meta.get("threads") or 0)
-    if threads > 0:
-        torch.set_num_threads(threads)
-    set_backend(meta.get("descriptor_backend") or "eager")  # the driver's choice, on every node
-    trial_fn = load_trial_fn(meta.get("trial_fn"), meta.get("trial_fn_args"))
-    if meta.get("final"):  # a held-out run (search.final): evaluate on test after the last epoch
-        from search.execution.heldout import heldout_trial
+    try:  # everything before training too: a deterministic error is FAIL at once
+        use_weights_dir(meta.get("weights_dir"))
+        use_hub(bool(meta.get("hub_offline")))
+        cfg = TrialConfig.from_dict(dict(config[CONFIG_KEY]))
+        threads = int(meta.get("threads") or 0)
+        if threads > 0:
+            torch.set_num_threads(threads)
+        set_backend(meta.get("descriptor_backend") or "eager")  # the driver's, on every node
+        trial_fn = load_trial_fn(meta.get("trial_fn"), meta.get("trial_fn_args"))
+        if meta.get("final"):  # a held-out run (search.final): test after the last epoch
+            from search.execution.heldout import heldout_trial
 
-        trial_fn = functools.partial(heldout_trial, trial_fn, meta["final"])
-    elif meta.get("latency"):  # objective latency_ms (search.optimize.objectives): once, at the end
-        from lssat.latency import final_eval
+            trial_fn = functools.partial(heldout_trial, trial_fn, meta["final"])
+        elif meta.get("latency"):  # objective latency_ms (search.optimize.objectives)
+            from lssat.latency import final_eval
 
-        trial_fn = functools.partial(trial_fn, final_eval=final_eval(cfg.img_size))
-    workers = int(meta.get("workers") or 1)
-    try:
+            trial_fn = functools.partial(trial_fn, final_eval=final_eval(cfg.img_size))
+        workers = int(meta.get("workers") or 1)
         if workers > 1:
             _run_distributed(cfg, meta, workers, trial_fn)
         else:
@@ -224,6 +228,20 @@ def use_weights_dir(folder: str | None) -> None:
         os.environ[ENV] = folder
     else:
         os.environ.pop(ENV, None)
+
+
+def use_hub(offline: bool) -> None:
+    """With every pretrained backbone in the local cache (the driver's pre-flight), timm loads
+    it without asking the hub, which may be unreachable and slow to say so."""
+    if not offline:
+        return
+    import os
+    import sys
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:  # read at import: set the live value too
+        constants.HF_HUB_OFFLINE = True
 
 
 def train_run_name(number: int) -> str:

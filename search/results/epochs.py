@@ -6,9 +6,10 @@ the driver handles one event at a time, so the other trials' results queue behin
 Recorder therefore hands each trial's epoch rows to an :class:`EpochWriter`, which rewrites
 ``epochs/<trial_id>.parquet`` (atomically, with :func:`search.results.write_epochs`, as before)
 on its own thread. When a trial reports again before its previous rows are on disk, only the
-newest rows are written (they hold the older ones). Folders handed over as ``drop`` (a trial's
-superseded checkpoints) are deleted only once rows that no longer need them are on disk, so
-after a crash the newest checkpoint the epoch file names still exists.
+newest rows are written (they hold the older ones). Folders handed over as ``drop`` or to
+:meth:`EpochWriter.discard` (a trial's superseded checkpoints) are deleted only once rows that
+no longer need them are on disk, so after a crash the newest checkpoint the epoch file names
+still exists.
 
 :meth:`EpochWriter.flush` waits until one trial's (or every) pending rows are on disk: the
 Recorder calls it before writing a trial row, so a trial row never exists without its epochs,
@@ -40,13 +41,16 @@ class EpochWriter:
         self._thread: threading.Thread | None = None
         self.submitted = 0  # submit() calls
         self.written = 0  # files written (fewer when a trial's rows were superseded)
+        self.metrics: tuple[str, ...] | None = None  # the experiment's declared metric columns
+        self._after: dict[str, set[str]] = {}  # folders to delete once the write in progress ends
 
     # Tune pickles its callbacks (the Recorder) into tuner.pkl: a copy starts empty
     def __getstate__(self) -> dict[str, Any]:
-        return {"exp_dir": self.exp_dir}
+        return {"exp_dir": self.exp_dir, "metrics": self.metrics}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["exp_dir"])
+        self.metrics = state.get("metrics")
 
     def submit(
         self,
@@ -72,6 +76,22 @@ class EpochWriter:
                 self._thread.start()
             self._cond.notify_all()
 
+    def discard(self, trial_id: str, folders: Iterable[str]) -> None:
+        """Delete ``folders`` of trial ``trial_id`` once its rows now queued or being written
+        are on disk (at once when none are)."""
+        folders = set(folders)
+        if not folders:
+            return
+        with self._cond:
+            if trial_id in self._pending:
+                self._pending[trial_id][2].update(folders)
+                return
+            if self._writing == trial_id:
+                self._after.setdefault(trial_id, set()).update(folders)
+                return
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -83,8 +103,9 @@ class EpochWriter:
                 ident, rows, drop = self._pending.pop(trial_id)
                 self._writing = trial_id
             error: BaseException | None = None
+            named: list[str] = []
             try:
-                results.write_epochs(self.exp_dir, ident, rows)
+                results.write_epochs(self.exp_dir, ident, rows, self.metrics)
                 named = [r["checkpoint"] for r in rows if r.get("checkpoint")]
                 for folder in drop - set(named[-1:]):  # never the newest the rows name
                     shutil.rmtree(folder, ignore_errors=True)
@@ -92,10 +113,14 @@ class EpochWriter:
                 error = exc
             with self._cond:
                 self._writing = None
+                later = self._after.pop(trial_id, set())
                 self.written += error is None
                 if error is not None and self._error is None:
                     self._error = error
                 self._cond.notify_all()
+            if error is None:
+                for folder in later - set(named[-1:]):
+                    shutil.rmtree(folder, ignore_errors=True)
 
     def _busy(self, trial_id: str | None) -> bool:
         if trial_id is None:

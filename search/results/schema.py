@@ -16,9 +16,13 @@ of a trial is spread over ``cfg_<field>`` columns and its last-epoch metrics ove
 Every file of one task has the same explicit schema (:func:`trial_schema`, :func:`epoch_schema`):
 the documented columns typed by the prefix of their description (``int:``, ``float|null:``, ...),
 ``cfg_<field>`` typed like the ``TrialConfig`` field, and the metrics the task declares up front
-(:func:`declared_metrics`) even when a row lacks them (a FAIL row's are null). So a folder of
-COMPLETE, PRUNED and FAIL rows reads as one table in pandas, ``pyarrow.dataset`` and DuckDB.
-Only metrics that depend on the data (per-group accuracies) are added per file, as float64.
+(:func:`declared_metrics`), the per-group accuracies of the experiment's dataset included
+(:func:`experiment_metrics`: the Recorder passes them to every write), even when a row lacks
+them (a FAIL row's are null). So a folder of COMPLETE, PRUNED and FAIL rows reads as one table
+in pandas, ``pyarrow.dataset`` and DuckDB, whichever file sorts first. A column nobody declared
+is added per file (numbers as float64, a metric that is None everywhere too); reading unifies
+such columns across files, and a value that cannot be cast is one sentence naming the file,
+the column and the value.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ __all__ = [
     "column_type",
     "config_fields",
     "declared_metrics",
+    "experiment_metrics",
     "trial_schema",
     "epoch_schema",
     "config_columns",
@@ -266,24 +271,51 @@ def declared_metrics(task: str | None) -> tuple[str, ...]:
     return tuple(names)
 
 
+def experiment_metrics(task: str | None, meta: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """Every epoch metric a trial of ``task`` can report on a dataset with ``meta`` (its
+    ``meta.json``): :func:`declared_metrics` plus the per-group accuracies of its groups
+    (``val_acc_group_<column>_<value>``) and the classes of a multi-label task."""
+    if not meta:
+        return declared_metrics(task)
+    try:
+        from lssat.tasks import TASKS
+    except ImportError:  # the reading side needs no torch
+        return declared_metrics(task)
+    spec = TASKS.get(str(task)) if task else None
+    keys = spec.metric_keys(meta) if spec is not None else []
+    return tuple(dict.fromkeys([*declared_metrics(task), *keys]))
+
+
 def _metric_type(name: str) -> pa.DataType:
     return _ARROW[TRAIN_METRICS.get(name, "float")]
 
 
-def trial_schema(task: str | None = None, row: Mapping[str, Any] | None = None) -> pa.Schema:
-    """The schema of a trial file of ``task``: documented columns, ``cfg_*``, declared
-    ``final_*`` metrics (all float64), then any other column of ``row`` (inferred)."""
+def trial_schema(
+    task: str | None = None,
+    row: Mapping[str, Any] | None = None,
+    metrics: Iterable[str] | None = None,
+) -> pa.Schema:
+    """The schema of a trial file of ``task``: documented columns, ``cfg_*``, ``final_*`` of
+    the declared metrics (``metrics``, default :func:`declared_metrics`; all float64), then
+    any other column of ``row`` (inferred)."""
+    names = declared_metrics(task) if metrics is None else tuple(metrics)
     fields = [pa.field(k, column_type(v)) for k, v in TRIAL_COLUMNS.items()]
     fields += config_fields()
-    fields += [pa.field(f"{FINAL_PREFIX}{m}", pa.float64()) for m in declared_metrics(task)]
+    fields += [pa.field(f"{FINAL_PREFIX}{m}", pa.float64()) for m in names]
     return _with_extra(fields, row or {}, metrics=False)
 
 
-def epoch_schema(task: str | None = None, rows: Iterable[Mapping[str, Any]] = ()) -> pa.Schema:
-    """The schema of an epoch file of ``task``: documented columns, the declared metrics, then
-    any other column of ``rows`` (numbers as float64)."""
+def epoch_schema(
+    task: str | None = None,
+    rows: Iterable[Mapping[str, Any]] = (),
+    metrics: Iterable[str] | None = None,
+) -> pa.Schema:
+    """The schema of an epoch file of ``task``: documented columns, the declared metrics
+    (``metrics``, default :func:`declared_metrics`), then any other column of ``rows``
+    (numbers, and values that are None in every row, as float64)."""
+    names = declared_metrics(task) if metrics is None else tuple(metrics)
     fields = [pa.field(k, column_type(v)) for k, v in EPOCH_COLUMNS.items()]
-    fields += [pa.field(m, _metric_type(m)) for m in declared_metrics(task)]
+    fields += [pa.field(m, _metric_type(m)) for m in names]
     extra: dict[str, Any] = {}
     for r in rows:
         for k, v in r.items():
@@ -298,6 +330,9 @@ def _with_extra(fields: list[pa.Field], row: Mapping[str, Any], metrics: bool) -
     known = {f.name for f in fields}
     for key in sorted(k for k in row if k not in known):
         as_float = metrics or key.startswith(FINAL_PREFIX)
+        if as_float and row[key] is None:  # a metric with no value yet is still a number
+            fields.append(pa.field(key, pa.float64()))
+            continue
         fields.append(pa.field(key, _infer(row[key], number_as_float=as_float)))
     return pa.schema(fields)
 
@@ -369,30 +404,37 @@ def final_columns(metrics: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_trial(exp_dir: str | Path, row: Mapping[str, Any]) -> Path:
+def write_trial(
+    exp_dir: str | Path, row: Mapping[str, Any], metrics: Iterable[str] | None = None
+) -> Path:
     """Write one trial row to ``trials/<trial_id>.parquet`` atomically; returns the path.
 
-    Columns the row lacks are written as nulls (:func:`trial_schema` of its task)."""
+    Columns the row lacks are written as nulls (:func:`trial_schema` of its task, with the
+    experiment's declared ``metrics``: :func:`experiment_metrics`)."""
     missing = [c for c in ("task", "experiment", "trial_id", "status") if c not in row]
     if missing:
         raise ValueError(f"trial row lacks required column {missing[0]!r}")
     if row["status"] not in STATUSES:
         raise ValueError(f"trial status {row['status']!r} is not one of {', '.join(STATUSES)}")
     data = {**{k: _jsonable(v) for k, v in row.items()}, "schema_version": SCHEMA_VERSION}
-    table = _table([data], trial_schema(str(row["task"]), data))
+    table = _table([data], trial_schema(str(row["task"]), data, metrics))
     return _atomic_write(table, Path(exp_dir) / TRIALS_DIR / f"{row['trial_id']}.parquet")
 
 
 def write_epochs(
-    exp_dir: str | Path, ident: Mapping[str, Any], rows: Iterable[Mapping[str, Any]]
+    exp_dir: str | Path,
+    ident: Mapping[str, Any],
+    rows: Iterable[Mapping[str, Any]],
+    metrics: Iterable[str] | None = None,
 ) -> Path:
     """Write every epoch row of one trial to ``epochs/<trial_id>.parquet`` atomically.
 
-    ``ident`` gives task, experiment, trial_id and number; each row gives ``epoch`` and metrics.
+    ``ident`` gives task, experiment, trial_id and number; each row gives ``epoch`` and metrics
+    (the experiment's declared ``metrics`` are columns even when no row has them).
     """
     base = {**ident, "schema_version": SCHEMA_VERSION}
     data = [{**{k: _jsonable(v) for k, v in r.items()}, **base} for r in rows]
-    table = _table(data, epoch_schema(str(ident.get("task") or ""), data))
+    table = _table(data, epoch_schema(str(ident.get("task") or ""), data, metrics))
     return _atomic_write(table, Path(exp_dir) / EPOCHS_DIR / f"{ident['trial_id']}.parquet")
 
 
@@ -443,18 +485,69 @@ def _conform(table: pa.Table, base: pa.Schema, path: Path) -> pa.Table:
         if f.name not in table.schema.names:
             table = table.append_column(f, pa.nulls(len(table), f.type))
         elif table.schema.field(f.name).type != f.type:
-            i = table.schema.get_field_index(f.name)
-            try:
-                table = table.set_column(i, f, table.column(i).cast(f.type))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                pass  # left for the permissive concatenation to unify
+            table = _cast(table, f.name, f.type, path)
     return table
+
+
+def _cast(table: pa.Table, name: str, type_: pa.DataType, path: Path) -> pa.Table:
+    """``table`` with column ``name`` cast to ``type_``; a value that does not fit is a
+    ``DataError`` naming the file, the column and the value."""
+    i = table.schema.get_field_index(name)
+    try:
+        return table.set_column(i, pa.field(name, type_), table.column(i).cast(type_))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        pass
+    bad = None
+    for value in table.column(i).to_pylist():
+        try:
+            pa.array([value]).cast(type_)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            bad = value
+            break
+    raise DataError(
+        f"result file {str(path)!r}: column {name!r} holds {bad!r}, which is not "
+        f"{_type_name(type_)} as in the other files; fix or remove that file"
+    )
+
+
+def _type_name(type_: pa.DataType) -> str:
+    return {"int64": "an integer", "double": "a number", "string": "text", "bool": "a boolean"}.get(
+        str(type_), str(type_)
+    )
+
+
+def _unify(tables: list[pa.Table], paths: list[Path]) -> list[pa.Table]:
+    """The columns no schema declares (metrics of older files, extras) given one type across
+    files: numbers of different kinds as float64, text that holds numbers as float64."""
+    seen: dict[str, set[pa.DataType]] = {}
+    for t in tables:
+        for f in t.schema:
+            if not pa.types.is_null(f.type):
+                seen.setdefault(f.name, set()).add(f.type)
+    target: dict[str, pa.DataType] = {}
+    for name, types in seen.items():
+        if len(types) < 2:
+            continue
+        numeric = all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in types)
+        textual = any(pa.types.is_string(t) or pa.types.is_large_string(t) for t in types)
+        if numeric or textual and any(pa.types.is_floating(t) for t in types):
+            target[name] = pa.float64()
+        elif textual:
+            target[name] = pa.string()
+    out = []
+    for t, path in zip(tables, paths, strict=True):
+        for name, type_ in target.items():
+            if name in t.schema.names and t.schema.field(name).type != type_:
+                t = _cast(t, name, type_, path)
+        out.append(t)
+    return out
 
 
 def _read(paths: Iterable[str | Path], kind: str) -> pd.DataFrame:
     tables = []
     base = _base_schema(kind)
-    for f in _files(paths, kind):
+    files = _files(paths, kind)
+    for f in files:
         try:
             table = pq.read_table(f)
         except (pa.ArrowInvalid, OSError) as exc:
@@ -462,7 +555,12 @@ def _read(paths: Iterable[str | Path], kind: str) -> pd.DataFrame:
         tables.append(_conform(table, base, f))
     if not tables:
         return pd.DataFrame()
-    df = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    tables = _unify(tables, files)
+    try:
+        df = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        where = ", ".join(repr(str(f)) for f in files[:3]) + (" ..." if len(files) > 3 else "")
+        raise DataError(f"result files {where} cannot be read as one table ({exc})") from None
     key = ["task", "experiment", "run_id" if kind == FINAL_DIR else "trial_id"]
     key += ["epoch"] if kind == EPOCHS_DIR else []
     return df.drop_duplicates(subset=key, keep="last").reset_index(drop=True)

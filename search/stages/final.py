@@ -424,13 +424,17 @@ def run_final(req: FinalRequest) -> int:
         raise ConfigError(f"--top-k is {req.top_k}; it must be at least 1")
     if req.seeds is not None and req.seeds < 1:
         raise ConfigError(f"--seeds is {req.seeds}; it must be at least 1")
-    plan = prepare(req)
-    ray = ray_init(req.ray) if plan.todo else None
-    try:
-        t0 = time.time()
-        code = execute(ray, plan, req)
-        print(f"final stage done in {time.time() - t0:.0f} s", flush=True)
-        return code
-    finally:
-        if ray is not None:
-            ray.shutdown()
+    from search.results.lock import hold_experiment
+
+    # one driver per experiment folder: not while its search (or another final) still runs
+    with hold_experiment(req.experiment, "search.final", create=False):
+        plan = prepare(req)
+        ray = ray_init(req.ray) if plan.todo else None
+        try:
+            t0 = time.time()
+            code = execute(ray, plan, req)
+            print(f"final stage done in {time.time() - t0:.0f} s", flush=True)
+            return code
+        finally:
+            if ray is not None:
+                ray.shutdown()
