@@ -8,11 +8,28 @@ import tempfile
 
 import pytest
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+# two xdist workers (make test: -n 2) share the 2 cores: one thread each
+os.environ.setdefault("OMP_NUM_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")
 _RAY_TMP = None if "RAY_TMPDIR" in os.environ else tempfile.mkdtemp(prefix="ray-tests-")
 if _RAY_TMP:
     os.environ["RAY_TMPDIR"] = _RAY_TMP
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+SHARED_FIXTURES = ("demo_search",)  # session fixtures worth running once: one worker takes them
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for ``pytest -n 2 --dist loadgroup`` (make test): a test module stays on one
+    worker (its module-scoped Ray cluster starts once), and every test of an expensive shared
+    session fixture goes to the same worker (the fixture runs once)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        shared = [f for f in SHARED_FIXTURES if f in getattr(item, "fixturenames", ())]
+        group = shared[0] if shared else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

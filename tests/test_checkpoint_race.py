@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tune_events import Events, dataset
+
 from search import results
-from tests.tune_events import Events, dataset
 
 
 def test_the_registered_checkpoint_survives_until_its_successor_is_registered(

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from tune_events import Events, dataset
 
 from lssat.errors import LssatError
 from search import results
-from tests.tune_events import Events, dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLD = "import sys, time; from lssat.scratch import scratch_dir; " \

@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from tune_events import Events, dataset
 
 from lssat.errors import DataError
 from search import results
-from tests.tune_events import Events, dataset
 
 GROUPS = {"sex": ["female", "male"], "age": ["young", "old", "senior"]}
 GROUP_COLS = [f"val_acc_group_{g}_{i}" for g, v in GROUPS.items() for i in range(len(v))]

@@ -29,7 +29,7 @@ SPACE = """\
 task: deepfake
 trials: 1
 fixed: {epochs: 3, img_size: 32, batch_size: 16, train_subset: 32, val_subset: 32,
-        backbone: resnet18, patch_size: 8, aux_weight: 0.0, warmup_epochs: 0.0,
+        backbone: test_resnet, patch_size: 8, aux_weight: 0.0, warmup_epochs: 0.0,
         checkpoint_every: 1}
 params:
   lr: {low: 3.0e-4, high: 3.0e-3, log: true}

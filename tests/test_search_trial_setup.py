@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tune_events import CONFIG, dataset
 
 from search import results
-from tests.tune_events import CONFIG, dataset
 
 
 def test_ray_train_failure_limits_are_explicit() -> None:

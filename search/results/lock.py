@@ -50,6 +50,43 @@ def _describe(info: dict[str, object]) -> str:
     )
 
 
+def _acquire(folder: Path, path: Path) -> tuple[int, bool]:
+    """Open and lock ``path`` (non-blocking): (fd, whether this call created the file). A file
+    unlinked by its previous holder between our open and our lock is opened again, so two
+    processes never hold two different files."""
+    for _ in range(20):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fresh = not path.exists()
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise DataError(
+                f"experiment folder {folder} cannot be locked ({exc.strerror or exc}); fix its "
+                "permissions or pick another --results"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise DataError(
+                    f"experiment folder {folder} cannot be locked ({exc.strerror or exc}); its "
+                    "filesystem may not support locks"
+                ) from None
+            raise ConfigError(
+                f"experiment folder {folder} is in use by {_describe(_holder(path))}; wait for "
+                "it to end (or stop it), then run this command again"
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd, fresh
+        os.close(fd)  # the holder removed it while we opened it: take the new one
+    raise DataError(f"experiment folder {folder} cannot be locked (its lock file keeps changing)")
+
+
 @contextlib.contextmanager
 def hold_experiment(exp_dir: str | Path, command: str, create: bool = True) -> Iterator[None]:
     """Hold ``exp_dir`` for ``command`` (e.g. ``search.run``) while the block runs; a folder a
@@ -73,27 +110,7 @@ def hold_experiment(exp_dir: str | Path, command: str, create: bool = True) -> I
         yield
         return
     path = folder / LOCK_FILE
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise DataError(
-            f"experiment folder {folder} cannot be locked ({exc.strerror or exc}); fix its "
-            "permissions or pick another --results"
-        ) from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise DataError(
-                f"experiment folder {folder} cannot be locked ({exc.strerror or exc}); its "
-                "filesystem may not support locks"
-            ) from None
-        raise ConfigError(
-            f"experiment folder {folder} is in use by {_describe(_holder(path))}; wait for it "
-            "to end (or stop it), then run this command again"
-        ) from None
+    fd, fresh = _acquire(folder, path)
     before = _holder(path)
     if before and before.get("pid") != os.getpid():
         print(f"note: {folder} was held by {_describe(before)}, which is no longer running; "
@@ -109,8 +126,9 @@ def hold_experiment(exp_dir: str | Path, command: str, create: bool = True) -> I
         del _HELD[key]
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)  # a clean exit: nothing to take over
-            if made and [p.name for p in folder.iterdir()] == [LOCK_FILE]:
+            if fresh:  # this call made the file: leave the folder as it was (still locked)
                 path.unlink()
+            if made and not any(folder.iterdir()):
                 for d in [folder, *folder.parents]:
                     d.rmdir()
                     if d == top:
