@@ -299,6 +299,7 @@ def bootstrap_ci(x: Sequence[float]) -> tuple[float, float]:
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per table x method x concurrency x top: mean [95 % CI], median, reached share."""
     rows = []
+    runs = runs.drop_duplicates(subset=KEYS, keep="first")  # two sweeps that overlapped
     for (tab, method, conc, top), g in runs.groupby(
         ["table", "method", "concurrency", "top"], sort=False
     ):
