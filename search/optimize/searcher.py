@@ -71,6 +71,7 @@ class OptunaAskSearcher(Searcher):
         self._thread: threading.Thread | None = None
         self._closed = False
         self._asking = False
+        self._attrs: list[tuple[int, str]] = []  # (number, Ray trial id) still to write
 
     def _meta(
         self,
@@ -113,8 +114,13 @@ class OptunaAskSearcher(Searcher):
                 self.on_resumed(trial_id, stable, p.checkpoint_epoch)
             return {CONFIG_KEY: self._config(p.number, p.params), META_KEY: meta}
         trial, params = self._next()
-        with self.ref.lock:
-            trial.set_user_attr(ATTR_TRIAL_ID, trial_id)
+        if self.ask_ahead > 0:  # written by the ask-ahead thread: a start never waits on it
+            with self._cond:
+                self._attrs.append((trial.number, trial_id))
+                self._cond.notify_all()
+        else:
+            with self.ref.lock:
+                trial.set_user_attr(ATTR_TRIAL_ID, trial_id)
         self.asked[trial_id] = trial.number
         meta = self._meta(
             trial.number, trial_id, params, distributions=distributions_json(trial.distributions)
@@ -154,16 +160,29 @@ class OptunaAskSearcher(Searcher):
                 return got
         return self._ask()  # the helper died: ask here
 
+    def _write_attrs(self) -> None:
+        """Write the suggested trials' Ray ids (``ATTR_TRIAL_ID``) off the driver's path."""
+        with self._cond:
+            todo, self._attrs = self._attrs, []
+        if todo:
+            with self.ref.lock:
+                for number, trial_id in todo:
+                    self.ref.set_attrs(number, {ATTR_TRIAL_ID: trial_id})
+
     def _fill(self) -> None:
-        """Background thread: keep ``ask_ahead`` trials asked, within ``new_trials``."""
+        """Background thread: keep ``ask_ahead`` trials asked, within ``new_trials``, and write
+        the trial ids of the suggested ones."""
         while True:
+            self._write_attrs()
             with self._cond:
-                while not self._closed and (
+                while not self._closed and not self._attrs and (
                     len(self._ready) >= self.ask_ahead or self.left == 0
                 ):
                     self._cond.wait()
                 if self._closed:
                     return
+                if self._attrs:
+                    continue
                 if self.left is not None:
                     self.left -= 1
                 self._asking = True
@@ -178,21 +197,26 @@ class OptunaAskSearcher(Searcher):
                     self._cond.notify_all()
 
     def close(self) -> None:
-        """Stop asking ahead (trials asked but never suggested stay RUNNING in the study, as
-        an interrupted trial does, and run first on ``--resume``)."""
+        """Stop asking ahead and write the last trial ids (trials asked but never suggested
+        stay RUNNING in the study, as an interrupted trial does, and run first on
+        ``--resume``)."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        self._write_attrs()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for k in ("_cond", "_thread", "_ready"):
+        for k in ("_cond", "_thread", "_ready", "_attrs"):
             state.pop(k, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._ready, self._cond, self._thread = collections.deque(), threading.Condition(), None
+        self._attrs = []
 
     def set_search_properties(
         self, metric: str | None, mode: str | None, config: dict, **spec: Any
