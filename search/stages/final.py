@@ -112,20 +112,10 @@ def parse_eval_data(items: list[str] | None) -> dict[str, str]:
 
 def select(trials: Any, mode: str, top_k: int) -> tuple[Any, str | None]:
     """The top-k COMPLETE trials by ``final_value`` (what Optuna was told) and a note when
-    trials were scored on several validation sets (only the largest group is ranked)."""
-    done = trials[(trials["status"] == "COMPLETE") & trials["final_value"].notna()]
-    note = None
-    if "val_set" in done and done["val_set"].nunique() > 1:
-        sizes = done["val_set"].value_counts()
-        keep = sizes.index[0]
-        note = (
-            f"trials were scored on {len(sizes)} validation sets; ranking the {sizes.iloc[0]} "
-            f"trials of the largest (val_set {keep[:12]}), not the other "
-            f"{len(done) - sizes.iloc[0]}"
-        )
-        done = done[done["val_set"] == keep]
-    done = done.sort_values(["final_value", "number"], ascending=[mode == "min", True])
-    return done.head(top_k), note
+    trials were scored on several validation sets (``search.results.selection``)."""
+    from search.results.selection import select as rule
+
+    return rule(trials, mode, top_k)
 
 
 def _settings(exp_dir: Path) -> dict[str, Any]:
