@@ -43,17 +43,24 @@ def _f(x: float) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.4f}"
 
 
+COMPANIONS = ("acc", "balanced_acc", "macro_f1")  # shown beside the selection metric on test
+
+
 def heldout_table(final: pd.DataFrame) -> pd.DataFrame:
-    """One line per (task, configuration, held-out set): mean, sd, n seeds, mean interval."""
+    """One line per (task, configuration, held-out set, metric): the selection metric's test
+    twin on every set, and on test also accuracy, balanced accuracy and macro-F1 where the task
+    has them (set ``test``, metric e.g. ``test_macro_f1``): mean, sd, n seeds, per-seed
+    intervals averaged."""
     out = []
     done = final[final["status"] == "COMPLETE"]
     key = "task_key" if "task_key" in done else "task"
     for (task, exp, tid), g in done.groupby([key, "experiment", "trial_id"], sort=True):
         base = str(g["metric"].iloc[0])[len("val_") :]
         sets = ["test", *sorted(set().union(*(json.loads(s) for s in g["eval_sets"])) - {"test"})]
-        for name in sets:
-            col = f"{name}_{base}"
-            if col not in g:
+        pairs = [(name, f"{name}_{base}") for name in sets]
+        pairs += [("test", f"test_{m}") for m in COMPANIONS if m != base]
+        for name, col in pairs:
+            if col not in g or g[col].isna().all():
                 continue
             mean, sd, n = _mean_sd(g[col])
             lo = pd.to_numeric(g.get(f"{col}{CI_LOW}"), errors="coerce").mean()
@@ -120,7 +127,8 @@ def headline(res: Any, level: float = 0.95, n_resamples: int = 2000,
         sel = t.drop_duplicates("trial_id")
         best = sel.sort_values("selection_value", ascending=mode == "min", kind="stable").iloc[0]
         rows = t[t["trial_id"] == best["trial_id"]]
-        test = rows[rows["set"] == "test"].iloc[0]
+        main_col = "test_" + str(best["selection_metric"])[len("val_") :]
+        test = rows[rows["metric"] == main_col].iloc[0]
         runs = final[(final["trial_id"] == best["trial_id"]) & (final["status"] == "COMPLETE")]
         runs = runs.drop_duplicates("seed")
         its = items[items["run_id"].isin(runs["run_id"])] if not items.empty else items
@@ -135,6 +143,11 @@ def headline(res: Any, level: float = 0.95, n_resamples: int = 2000,
             + f", chosen on validation ({best['selection_metric']} "
             f"{_f(best['selection_value'])}, a selection number)"
         )
+        also = rows[(rows["set"] == "test") & (rows["metric"] != main_col)]
+        if not also.empty:
+            text += "; also on test: " + ", ".join(
+                f"{r['metric']} = {_f(r['mean'])} ± {_f(r['sd'])}" for _, r in also.iterrows()
+            )
         extra = rows[rows["set"] != "test"]
         if not extra.empty:
             text += "; cross-dataset: " + ", ".join(
