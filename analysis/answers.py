@@ -118,6 +118,11 @@ def _ci(lo: float, hi: float, d: int = 3) -> str:
     return "(no interval)"
 
 
+def _p(p: float) -> str:
+    """``= 0.034``, or ``< 0.001`` (a bootstrap p of 0 only says p < 1 / resamples)."""
+    return "< 0.001" if np.isfinite(p) and p < 0.001 else f"= {fmt(p, 2)}"
+
+
 def rq1(answers: dict[str, Confirmation], opt: Options) -> list[str]:
     """Does the backbone matter, per task, and the lead sentence over tasks."""
     yes, no, unknown, out = [], [], [], []
@@ -133,7 +138,7 @@ def rq1(answers: dict[str, Confirmation], opt: Options) -> list[str]:
         parts = []
         for _, r in c.comparisons.iterrows():
             parts.append(f"vs {r['other']} {fmt(r['diff'], 3)} {_ci(r['low'], r['high'])} "
-                         f"(Holm p = {fmt(r['p_holm'], 2)})")  # fmt: skip
+                         f"(Holm p {_p(r['p_holm'])})")  # fmt: skip
         if c.matters is None:
             unknown.append(task)
             verdict = "too little data to tell whether the backbone matters"
