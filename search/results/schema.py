@@ -62,9 +62,6 @@ __all__ = [
     "ITEMS_DIR",
     "ITEM_COLUMNS",
     "FINAL_MODES",
-    "items_path",
-    "write_items",
-    "read_items",
     "TRAIN_METRICS",
     "column_type",
     "config_fields",
@@ -192,19 +189,13 @@ FINAL_COLUMNS: dict[str, str] = {
     "versions": "str: JSON of package versions",
     "started_at": "str: ISO-8601 UTC start",
     "ended_at": "str: ISO-8601 UTC end",
-    "final_mode": "str|null: how the configuration was chosen: top_k | front | per (the best "
-    "configuration of each level of `group_param`, the confirmation stage); null in rows "
-    "written before the column",
-    "group_param": "str|null: the parameter whose levels the confirmation stage compares "
-    "(e.g. backbone; final_mode per), else null",
-    "group": "str|null: this run's level of `group_param` (e.g. test_resnet), else null",
-    "items": "str|null: the per-item held-out outputs of this run (ITEM_COLUMNS), relative to "
-    "the experiment folder (final/items/<run_id>.parquet)",
+    "final_mode": "str|null: top_k | front | per (each level's best: the confirmation stage)",
+    "group_param": "str|null: the parameter a per stage compares (e.g. backbone)",
+    "group": "str|null: this run's level of `group_param` (e.g. test_resnet)",
+    "items": "str|null: its per-item outputs (ITEM_COLUMNS), final/items/<run_id>.parquet",
 }
 FINAL_MODES = ("top_k", "front", "per")
-ITEMS_DIR = "items"  # final/items/<run_id>.parquet: one row per scored item of each held-out set
-# per-item outputs of one final run, so the analysis can resample the same test videos for
-# every configuration and seed (paired intervals, search.results.read_items)
+ITEMS_DIR = "items"  # per-item outputs of a final run (search.results.items): paired intervals
 ITEM_COLUMNS: dict[str, str] = {
     "task": "str: task name",
     "experiment": "str: experiment name",
@@ -240,49 +231,6 @@ def write_final(exp_dir: str | Path, row: Mapping[str, Any]) -> Path:
 def read_final(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     """All final-stage rows under the given results roots / task / experiment folders."""
     return _read([paths] if isinstance(paths, str | Path) else paths, FINAL_DIR)
-
-
-def items_path(exp_dir: str | Path, run_id: str) -> Path:
-    """``final/items/<run_id>.parquet`` of an experiment folder."""
-    return Path(exp_dir) / FINAL_DIR / ITEMS_DIR / f"{run_id}.parquet"
-
-
-def write_items(path: str | Path, ident: Mapping[str, Any], columns: Mapping[str, Any]) -> Path:
-    """Write one run's per-item outputs atomically: ``ident`` gives task, experiment and run_id,
-    ``columns`` the arrays of the other ``ITEM_COLUMNS`` (one entry per item)."""
-    n = len(columns["row"])
-    data = {k: [ident[k]] * n for k in ("task", "experiment", "run_id")}
-    data.update({k: list(columns[k]) for k in ITEM_COLUMNS if k not in data})
-    schema = pa.schema([pa.field(k, column_type(v)) for k, v in ITEM_COLUMNS.items()])
-    table = pa.Table.from_pydict(
-        {f.name: [_coerce(v, f.type) for v in data[f.name]] for f in schema}, schema=schema
-    )
-    return _atomic_write(table, Path(path))
-
-
-def read_items(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
-    """Every per-item row of the final runs under the given folders (empty when none)."""
-    plist = [paths] if isinstance(paths, str | Path) else list(paths)
-    files: dict[Path, None] = {}
-    for p in plist:
-        p = Path(p)
-        if not p.exists():
-            raise DataError(f"results path {str(p)!r} does not exist")
-        dirs = [p] if p.name == ITEMS_DIR else [d for d in p.rglob(ITEMS_DIR)
-                                                 if d.parent.name == FINAL_DIR]  # fmt: skip
-        for d in sorted(dirs):
-            for f in sorted(d.glob("*.parquet")):
-                if not f.name.startswith("."):
-                    files.setdefault(f.resolve())
-    tables = []
-    for f in files:
-        try:
-            tables.append(pq.read_table(f))
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DataError(f"result file {str(f)!r} is corrupt or unreadable ({exc})") from exc
-    if not tables:
-        return pd.DataFrame(columns=list(ITEM_COLUMNS))
-    return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
 
 # every other epoch column is a metric run_trial reported (train_loss*, lr, samples_per_s,
