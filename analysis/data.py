@@ -5,7 +5,8 @@ Derived trial columns (added here, named here only):
 - ``task_key``: the unit of analysis, ``task/dataset`` (e.g. ``deepfake/sbi``; the task name
   alone where rows record no dataset), ``task/dataset [metric]`` when one was searched under
   several metrics;
-- ``value``: the trial's metric (``best_value`` or ``final_value``, see ``VALUE_CHOICES``);
+- ``value``: the trial's metric: ``final_value`` (the value told to Optuna, the one selection
+  rule; default) or ``best_value`` (``VALUE_CHOICES``, descriptive only);
 - ``score``: ``value`` signed so that higher is better (``-value`` for ``mode == "min"``);
 - ``backbone``, ``family`` (``vit`` / ``cnn``), ``descriptor`` (the one the trial actually used,
   ``none`` otherwise), ``modality`` (``M{mask}/R{reconstruct}/C{classify}``), ``mask_ratio``,
@@ -92,7 +93,7 @@ class Results:
 
     trials: pd.DataFrame
     epochs: pd.DataFrame
-    value: str = "best"
+    value: str = "final"
     include_pruned: bool = False
     sources: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -111,9 +112,13 @@ class Results:
         return sorted(self.ranked["task_key"].unique())
 
     def task(self, key: str) -> pd.DataFrame:
-        """Ranked trials of one task, best first."""
+        """Ranked trials of one task, best first (ties: the lower Optuna number, as the
+        selection rule)."""
         r = self.ranked
-        return r[r["task_key"] == key].sort_values("score", ascending=False)
+        r = r[r["task_key"] == key]
+        if "number" in r:
+            return r.sort_values(["score", "number"], ascending=[False, True], kind="stable")
+        return r.sort_values("score", ascending=False, kind="stable")
 
     def metric(self, key: str) -> tuple[str, str]:
         """(metric name, mode) of a task."""
@@ -127,7 +132,7 @@ def _col(df: pd.DataFrame, name: str, default: object) -> pd.Series:
     return pd.Series([default] * len(df), index=df.index, dtype=object)
 
 
-def prepare(trials: pd.DataFrame, value: str = "best") -> tuple[pd.DataFrame, list[str]]:
+def prepare(trials: pd.DataFrame, value: str = "final") -> tuple[pd.DataFrame, list[str]]:
     """Add the derived columns to raw trial rows; returns (frame, notes about missing columns)."""
     if value not in VALUE_CHOICES:
         raise DataError(f"value {value!r} is not one of {', '.join(VALUE_CHOICES)}")
@@ -202,7 +207,7 @@ def prepare(trials: pd.DataFrame, value: str = "best") -> tuple[pd.DataFrame, li
 
 
 def load_results(
-    paths: str | Path | Iterable[str | Path], value: str = "best", include_pruned: bool = False
+    paths: str | Path | Iterable[str | Path], value: str = "final", include_pruned: bool = False
 ) -> Results:
     """Read every trial and epoch under ``paths`` (results roots, task or experiment folders).
 

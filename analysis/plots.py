@@ -75,7 +75,7 @@ def group_summary_plot(
 def rank_heatmap(values: pd.DataFrame, ranks: pd.DataFrame, title: str) -> Figure:
     """Rows = levels, columns = tasks; colour = rank within task, text = value and rank."""
     n_rows, n_cols = values.shape
-    fig = Figure(figsize=(3.6 + 1.5 * n_cols, 1.4 + 0.42 * n_rows), layout="constrained")
+    fig = Figure(figsize=(4.0 + 1.7 * n_cols, 1.6 + 0.5 * n_rows), layout="constrained")
     ax = fig.subplots()
     r = ranks.to_numpy(dtype=float)
     im = ax.imshow(np.ma.masked_invalid(r), cmap="viridis_r", aspect="auto",
@@ -84,10 +84,11 @@ def rank_heatmap(values: pd.DataFrame, ranks: pd.DataFrame, title: str) -> Figur
         for j in range(n_cols):
             v = values.iat[i, j]
             if np.isfinite(v):
-                ax.text(j, i, f"{v:.3g}\n#{r[i, j]:g}", ha="center", va="center", fontsize=7,
+                ax.text(j, i, f"{v:.3g}\n#{r[i, j]:g}", ha="center", va="center", fontsize=9,
                         color="black" if r[i, j] <= (np.nanmax(r) + 1) / 2 else "white")
-    ax.set_xticks(range(n_cols), [str(c) for c in values.columns], rotation=30, ha="right")
-    ax.set_yticks(range(n_rows), [str(i) for i in values.index])
+    ax.set_xticks(range(n_cols), [str(c) for c in values.columns], rotation=30, ha="right",
+                  fontsize=10)
+    ax.set_yticks(range(n_rows), [str(i) for i in values.index], fontsize=10)
     ax.set_title(title)
     fig.colorbar(im, ax=ax, label="rank within task (1 = best)", shrink=0.8)
     return fig

@@ -1,8 +1,10 @@
 """``python -m analysis.report RESULTS_DIR... [--out report/]``: the task-dependence report.
 
 Writes ``OUT/report.html`` (self-contained: figures embedded as base64 PNG), the figures as
-``OUT/figures/*.png`` and the tables as ``OUT/tables/*.csv``. Bad input (a missing folder, no
-trials, a corrupt file, a bad option) is one sentence on stderr and exit code 2.
+``OUT/figures/*.png``, the tables as ``OUT/tables/*.csv`` and the answers for scripts and CI as
+``OUT/answers.json`` (``analysis.answers.answers_json``; the HTML says the same in words).
+Bad input (a missing folder, no trials, a corrupt file, a bad option) is one sentence on stderr
+and exit code 2.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import base64
 import html
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +44,10 @@ figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.8em;color:#666}details{margin:.4em 0}summary{cursor:pointer}
 nav ul{columns:2;list-style:none;padding-left:0}
 .scroll{overflow-x:auto}
+.basis{font-size:1.05em;background:#f4f4f4;border-left:4px solid #555;padding:.5em 1em}
+table.answers{border-collapse:collapse;font-size:.85em;margin:.3em 0 .8em 0;width:100%}
+table.answers th,table.answers td{border:1px solid #ccc;padding:2px 6px;text-align:left}
+table.answers th{background:#f3f3f3}table.answers td.num{text-align:right}
 """
 
 
@@ -88,6 +95,24 @@ def at_a_glance(sections: list[Section]) -> dict[str, list[str]]:
             for q, lines in answers.headed.items() if lines}  # fmt: skip
 
 
+def answers_table(df: pd.DataFrame) -> str:
+    """Each task's backbones with value and interval, narrow enough for the page."""
+    e = html.escape
+    rows = []
+    for _, r in df.iterrows():
+        ci = (f"[{r['low']:.3f}, {r['high']:.3f}]" if pd.notna(r["low"]) and pd.notna(r["high"])
+              else "-")  # fmt: skip
+        n = f"{int(r['seeds'])} seeds" if r["basis"] == "confirmation" else f"{r['trials']} trials"
+        what = r["metric"] if r["basis"] == "confirmation" else f"median {r['metric']}"
+        rows.append(f"<tr><td>{e(str(r['task']))}</td><td>{e(str(r['backbone']))}"
+                    f"{' (chosen)' if r['chosen'] else ''}</td><td>{e(what)}</td>"
+                    f'<td class="num">{r["value"]:.3f}</td><td class="num">{e(ci)}</td>'
+                    f"<td>{e(n)}, {r['trials']} search trials</td></tr>")  # fmt: skip
+    head = ("<tr><th>task</th><th>backbone</th><th>metric</th><th>value</th>"
+            "<th>interval</th><th>basis</th></tr>")
+    return f'<table class="answers">{head}{"".join(rows)}</table>'
+
+
 def render_html(res: Results, sections: list[Section], png: dict[str, bytes]) -> str:
     """The whole report as one HTML string (figures inlined from ``png``)."""
     e = html.escape
@@ -101,6 +126,10 @@ def render_html(res: Results, sections: list[Section], png: dict[str, bytes]) ->
             body = e(lines[0]) if len(lines) == 1 else f"<ul>{sub}</ul>"
             items += f"<li><b>{e(q)}</b> {body}</li>"
         glance = f'<div class="glance"><b>At a glance</b><ul>{items}</ul></div>'
+    conf = next((s for s in sections if s.key == "confirmation"), None)
+    basis = f'<p class="basis">{e(conf.data["basis"])}</p>' if conf is not None else ""
+    if conf is not None and "per_backbone" in conf.tables:
+        glance += answers_table(conf.tables["per_backbone"])
     held = next((s for s in sections if s.key == "heldout"), None)
     if held is not None and held.data.get("headline"):  # held-out test numbers, or why none
         items = "".join(f"<li>{e(line)}</li>" for line in held.data["headline"])
@@ -108,7 +137,7 @@ def render_html(res: Results, sections: list[Section], png: dict[str, bytes]) ->
     body = "\n".join(_section_html(s, png) for s in sections)
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{e(TITLE)}</title>'
-        f"<style>{CSS}</style></head><body><h1>{e(TITLE)}</h1>"
+        f"<style>{CSS}</style></head><body><h1>{e(TITLE)}</h1>{basis}"
         f"<p>Generated {stamp} from {e(', '.join(res.sources))}.</p>{glance}"
         f"<nav><ul>{toc}</ul></nav>{body}</body></html>\n"
     )
@@ -129,6 +158,10 @@ def write_report(res: Results, sections: list[Section], out: str | Path) -> Path
             df.to_csv(out / "tables" / f"{_slug(s.key, name)}.csv", index=False)
     path = out / "report.html"
     path.write_text(render_html(res, sections, png), encoding="utf-8")
+    conf = next((s for s in sections if s.key == "confirmation"), None)
+    if conf is not None:
+        doc = json.dumps(conf.data["json"], indent=1, allow_nan=False)
+        (out / "answers.json").write_text(doc + "\n", encoding="utf-8")
     return path
 
 
@@ -140,8 +173,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("results", nargs="+", metavar="RESULTS_DIR",
                    help="results root, task folder or experiment folder (several allowed)")
     p.add_argument("--out", default="report", help="output folder (default: report/)")
-    p.add_argument("--value", choices=list(VALUE_CHOICES), default="best",
-                   help="rank trials on their best or final epoch value (default: best)")
+    p.add_argument("--value", choices=list(VALUE_CHOICES), default="final",
+                   help="value of a trial in the descriptive sections: the one told to Optuna "
+                   "(final, the default and the selection rule everywhere) or its best epoch")
     p.add_argument("--include-pruned", action="store_true",
                    help="rank PRUNED trials too (with their truncated values)")
     p.add_argument("--top-k", type=int, default=5, help="trials listed per task (default: 5)")
@@ -173,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     n_fig = sum(len(s.figures) for s in sections)
     n_tab = sum(len(s.tables) for s in sections)
     n_notes = sum(len(s.notes) for s in sections)
-    print(f"wrote {path} ({n_fig} figures, {n_tab} tables, {n_notes} notes on missing inputs)")
+    print(f"wrote {path} and {path.with_name('answers.json')} ({n_fig} figures, {n_tab} "
+          f"tables, {n_notes} notes on missing inputs)")
     return 0
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import plots, stats, tables
-from analysis.answers import answers_section
+from analysis.answers import answers_section, confirmation_section
 from analysis.data import UNKNOWN, VALUE_CHOICES, Results
 from analysis.heldout import heldout_section
 from analysis.importance import ALL, importances, side_by_side
@@ -53,7 +53,7 @@ def overview(res: Results, opt: Options) -> Section:
 
 # --------------------------------------------------------------------------- 1. per task
 def per_task(res: Results, opt: Options) -> Section:
-    s = Section("per_task", "1. Best configurations and backbones per task")
+    s = Section("per_task", "1. Best configurations and backbones per task (descriptive)")
     if res.ranked.empty:
         s.notes.append("No ranked trials: nothing to show.")
         return s
@@ -129,7 +129,7 @@ def backbone_variance(res: Results, opt: Options) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- 2. matrices
 def matrices(res: Results, opt: Options) -> Section:
-    s = Section("matrices", "2. Backbone, descriptor and configuration x task")
+    s = Section("matrices", "2. Backbone, descriptor and configuration x task (descriptive)")
     if res.ranked.empty:
         s.notes.append("No ranked trials: nothing to show.")
         return s
@@ -158,7 +158,7 @@ def matrices(res: Results, opt: Options) -> Section:
 
 # --------------------------------------------------------------------------- 3. agreement
 def agreement(res: Results, opt: Options) -> Section:
-    s = Section("agreement", "3. Do tasks agree on the backbone ranking?")
+    s = Section("agreement", "3. Do tasks agree on the backbone ranking? (descriptive)")
     m = tables.score_matrix(res, "backbone", "task")
     n_tasks = len(m.index)
     s.data.update(n_tasks=n_tasks, w=np.nan, p=np.nan)
@@ -226,7 +226,8 @@ def _blocks(res: Results, blocks: str) -> tuple[str, pd.DataFrame, list, list]:
 
 
 def friedman_section(res: Results, opt: Options) -> Section:
-    s = Section("friedman", "4. Friedman test and critical differences over backbones")
+    s = Section("friedman",
+                "4. Friedman test and critical differences over backbones (descriptive)")
     kind, full, drop_rows, drop_cols = _blocks(res, opt.blocks)
     s.data.update(blocks=kind, result=None)
     label = "tasks"
@@ -282,7 +283,7 @@ def friedman_section(res: Results, opt: Options) -> Section:
 
 # --------------------------------------------------------------------------- 5. importance
 def importance_section(res: Results, opt: Options) -> Section:
-    s = Section("importance", "5. Hyperparameter importance per task")
+    s = Section("importance", "5. Hyperparameter importance per task (descriptive)")
     s.text.append(
         "Optuna's fANOVA and PED-ANOVA evaluators side by side, over a study rebuilt from each "
         "task's COMPLETE trials with each trial's active (sampled) parameters and the "
@@ -373,7 +374,8 @@ def _empty_curves() -> pd.DataFrame:
 
 
 def effects_section(res: Results, opt: Options) -> Section:
-    s = Section("effects", "6. Effect of mask ratio and auxiliary weight; gain over the baseline")
+    s = Section("effects", "6. Effect of mask ratio and auxiliary weight; gain over the "
+                "baseline (descriptive)")
     factors = [f for f in ("mask_ratio", "aux_weight") if res.ranked[f].notna().any()]
     s.data["gain"] = pd.DataFrame()
     if not factors:
@@ -427,7 +429,7 @@ def effects_section(res: Results, opt: Options) -> Section:
 
 # --------------------------------------------------------------------------- 7. cost
 def cost_section(res: Results, opt: Options) -> Section:
-    s = Section("cost", "7. Cost: value against size, compute and throughput")
+    s = Section("cost", "7. Cost: value against size, compute and throughput (descriptive)")
     from analysis.fronts import front_plot, searched_fronts
 
     searched, reading, fig_data = searched_fronts(res.trials)
@@ -466,7 +468,7 @@ def cost_section(res: Results, opt: Options) -> Section:
 
 # --------------------------------------------------------------------------- 8. fairness
 def fairness_section(res: Results, opt: Options) -> Section:
-    s = Section("fairness", "8. Fairness: worst-group accuracy and group gap")
+    s = Section("fairness", "8. Fairness: worst-group accuracy and group gap (descriptive)")
     fair = tables.fairness(res)
     if fair.empty:
         s.notes.append(
@@ -498,11 +500,21 @@ SECTIONS = (overview, per_task, matrices, agreement, friedman_section, importanc
             effects_section, cost_section, fairness_section)
 
 
+DESCRIPTIVE = (
+    "Descriptive: the search's trial population as it came out of TPE and ASHA (unequal "
+    "counts, pruned trials), at the value told to Optuna; these numbers describe the search and "
+    "do not decide the answers above."
+)
+
+
 def build_sections(res: Results, opt: Options | None = None) -> list[Section]:
-    """Every section of the report, in order, the plain-language answers last."""
+    """Every section of the report, in order: the held-out headline, the answers and the
+    per-backbone test values they rest on, then the descriptive sections."""
 
     opt = opt or Options()
-
+    conf = confirmation_section(res, opt)
+    answers = answers_section(res, {conf.key: conf}, opt)
     out = [fn(res, opt) for fn in SECTIONS]
-    out.append(answers_section(res, {s.key: s for s in out}, opt))
-    return [heldout_section(res, opt), *out]  # the held-out test numbers head the report
+    for s in out[1:]:
+        s.text.insert(0, DESCRIPTIVE)
+    return [heldout_section(res, opt, conf), answers, conf, *out]

@@ -307,6 +307,42 @@ def friedman(matrix: pd.DataFrame, alpha: float = 0.05) -> FriedmanResult:
     )
 
 
+def kendall_w_test(
+    matrix: pd.DataFrame, n_resamples: int = 9999, seed: int = 0
+) -> tuple[float, float, float]:
+    """(Kendall's W, its permutation p, the smallest p the design allows) of a complete
+    block (task) x treatment (backbone) score matrix, higher = better.
+
+    W = 12 S / (m^2 (k^3 - k)) over the within-task ranks (ties: mean ranks, no correction).
+    The p-value is ``scipy.stats.permutation_test`` shuffling each task's scores over the
+    backbones (``permutation_type="samples"``; exact when k!^m fits in ``n_resamples``), one
+    sided (agreement). The smallest attainable p is (1/k!)^(m-1) (every task ranks alike):
+    when it is not below the level, the design cannot show agreement. NaN for m < 2 or k < 2.
+    """
+    m, k = matrix.shape
+    if m < 2 or k < 2 or matrix.isna().to_numpy().any():
+        return float("nan"), float("nan"), float("nan")
+    x = matrix.to_numpy(dtype=float)
+
+    def w_stat(*cols: np.ndarray, axis: int = -1) -> np.ndarray:
+        v = np.stack(cols, axis=0)  # [k, ..., m]
+        r = stats.rankdata(-v, axis=0)
+        rsum = r.sum(axis=-1)
+        dev = ((rsum - rsum.mean(axis=0, keepdims=True)) ** 2).sum(axis=0)
+        return 12.0 * dev / (m**2 * (k**3 - k))
+
+    w = float(w_stat(*[x[:, j] for j in range(k)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = stats.permutation_test(
+            [x[:, j] for j in range(k)], w_stat, permutation_type="samples",
+            vectorized=True, n_resamples=n_resamples, alternative="greater",
+            rng=np.random.default_rng(seed),
+        )  # fmt: skip
+    min_p = float(np.exp(-(m - 1) * gammaln(k + 1)))
+    return w, float(res.pvalue), min_p
+
+
 def holm(pvalues: np.ndarray | list[float]) -> np.ndarray:
     """Holm step-down adjusted p-values (NaN stays NaN)."""
     p = np.asarray(pvalues, dtype=float)

@@ -15,11 +15,18 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    balanced_accuracy_score,
+    f1_score,
+    roc_auc_score,
+)
 
 
 def metric_key(text: str) -> str:
@@ -44,7 +51,9 @@ def binary_metrics(
 ) -> dict[str, float]:
     """``logits`` ``[N]``, ``labels`` ``[N]`` in {0, 1}, ``video`` ``[N]`` (-1 = none).
 
-    Frame-level accuracy at p = 0.5 (logit >= 0), ROC-AUC and average precision of the logits;
+    Frame-level accuracy at p = 0.5 (logit >= 0), balanced accuracy (the mean of the two
+    classes' recalls, so an all-fake predictor scores 0.5 whatever the class ratio; NaN with
+    one class present), ROC-AUC and average precision of the logits;
     ``video_auc`` when any video id is >= 0: a video's score is its mean frame logit, its label
     the majority of its frames' labels (fake when at least half are).
     """
@@ -57,6 +66,7 @@ def binary_metrics(
         return dict.fromkeys(keys, math.nan)
     out = {
         "acc": float(accuracy_score(labels, scores >= 0)),
+        "balanced_acc": _balanced(labels, (scores >= 0).astype(np.int64)),
         "auc": _auc(labels, scores),
         "ap": _ap(labels, scores),
     }
@@ -71,10 +81,20 @@ def binary_metrics(
     return out
 
 
+def _balanced(labels: np.ndarray, pred: np.ndarray) -> float:
+    """Mean recall over the classes present in ``labels`` (NaN with fewer than 2)."""
+    if len(np.unique(labels)) < 2:
+        return math.nan
+    with warnings.catch_warnings():  # a predicted class no label has: its recall is not counted
+        warnings.simplefilter("ignore", UserWarning)
+        return float(balanced_accuracy_score(labels, pred))
+
+
 def multiclass_metrics(
     logits: np.ndarray, labels: np.ndarray, num_classes: int
 ) -> dict[str, float]:
-    """``logits`` ``[N, K]``, ``labels`` ``[N]`` int: accuracy and macro-F1.
+    """``logits`` ``[N, K]``, ``labels`` ``[N]`` int: accuracy, balanced accuracy (mean recall
+    over the classes present in the labels) and macro-F1.
 
     Macro-F1 averages the F1 of the classes of ``range(num_classes)`` that occur in the labels
     or the predictions; a class absent from both has no F1 (0 / 0) and is left out rather than
@@ -87,9 +107,10 @@ def multiclass_metrics(
     labels = labels.astype(np.int64).reshape(-1)
     present = np.intersect1d(np.union1d(labels, pred), np.arange(num_classes))
     if len(labels) == 0 or len(present) == 0:
-        return {"acc": math.nan, "macro_f1": math.nan}
+        return {"acc": math.nan, "balanced_acc": math.nan, "macro_f1": math.nan}
     return {
         "acc": float(accuracy_score(labels, pred)),
+        "balanced_acc": _balanced(labels, pred),
         "macro_f1": float(f1_score(labels, pred, average="macro", labels=present, zero_division=0)),
     }
 

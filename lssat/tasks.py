@@ -88,8 +88,8 @@ class TaskSpec:
         declared up front so every result file has the same columns; per-group accuracies
         (``acc_group_*``) come from the data's groups in ``meta`` (none without it)."""
         keys = {
-            "binary": ["acc", "auc", "ap", "video_auc"],
-            "multiclass": ["acc", "macro_f1"],
+            "binary": ["acc", "balanced_acc", "auc", "ap", "video_auc"],
+            "multiclass": ["acc", "balanced_acc", "macro_f1"],
             "multilabel": ["mean_acc"],
         }[self.label_kind]
         if self.label_kind == "multilabel":
@@ -141,8 +141,10 @@ TASKS: dict[str, TaskSpec] = {
         "multi-label facial attributes (CelebA's 40 by default); mean attribute accuracy",
     ),
     "emotion": TaskSpec(
-        "emotion", "multiclass", "val_acc", "max", AFFECTNET_CLASSES,
-        "expression classes (AffectNet's 8 by default); accuracy, macro-F1",
+        "emotion", "multiclass", "val_balanced_acc", "max", AFFECTNET_CLASSES,
+        "expression classes (AffectNet's 8 by default); selects on balanced accuracy (the "
+        "validation carve keeps the training imbalance, the test split is balanced); "
+        "accuracy, macro-F1",
     ),
     "classify": TaskSpec(
         "classify", "multiclass", "val_acc", "max", (),

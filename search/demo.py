@@ -2,10 +2,11 @@
 
 One small search per embedded task (``lssat.data.demo.DEMOS``: ``deepfake/sbi``,
 ``deepfake/swap``, ``classify/faces``, ``classify/digits``), all on one Ray instance started
-once, then the held-out final stage for each task's best configuration (``search.final``,
-where available), then ``report/report.html`` (``analysis.report``) and a few lines: the
-report's path, each task's winner and the three answers. Run it again and it resumes
-unfinished searches and reprints; finished work is never redone.
+once, then the confirmation stage of each task (``search.final --per backbone``: each
+backbone's best configuration retrained with ``--final-seeds`` seeds and scored on test), then
+``report/report.html`` and ``report/answers.json`` (``analysis.report``) and a few lines: the
+report's path, each task's winner (the one selection rule) and the three answers. Run it
+again and it resumes unfinished searches and reprints; finished work is never redone.
 
 Exit codes as ``search.run``: 0 done, 1 a search failed, 2 bad input, 130 interrupted.
 """
@@ -217,8 +218,9 @@ def final_available() -> bool:
 
 
 def run_final(t: DemoTask, opts: DemoOptions, ray: _Ray) -> list[str]:
-    """The held-out final stage of the task's best configuration (``--final-seeds`` seeds,
-    scored once on the test split); its summary lines. Finished runs are not redone."""
+    """The confirmation stage of the task: each backbone's best configuration with
+    ``--final-seeds`` seeds, scored once on the test split; its summary lines. Finished runs
+    are not redone."""
     if opts.final_seeds <= 0:
         return [f"{t.key}: held-out final stage skipped (--final-seeds 0)"]
     if not final_available():
@@ -228,7 +230,7 @@ def run_final(t: DemoTask, opts: DemoOptions, ray: _Ray) -> list[str]:
 
     exp_dir = Path(opts.results).expanduser().resolve() / t.task / t.demo
     fargs = final.FinalRequest(
-        experiment=str(exp_dir), top_k=1, seeds=opts.final_seeds,
+        experiment=str(exp_dir), per="backbone", seeds=opts.final_seeds,
         resume=(exp_dir / "final").is_dir(),
         ray=RayOptions(verbose=opts.verbose, dashboard=False),
     )  # fmt: skip
@@ -238,19 +240,20 @@ def run_final(t: DemoTask, opts: DemoOptions, ray: _Ray) -> list[str]:
             stage = final.prepare(fargs)
         if stage.todo:
             ray.ensure()
-            print(f"{t.key}: held-out final stage ({len(stage.todo)} runs; log {log}) ...",
-                  flush=True)  # fmt: skip
+            print(f"{t.key}: confirmation stage ({len(stage.todo)} runs: each backbone's best "
+                  f"x {stage.seeds} seeds; log {log}) ...", flush=True)  # fmt: skip
         with _captured(log, opts.verbose):
             code = final.execute(ray.ray, stage, fargs)
     except LssatError as exc:  # e.g. no COMPLETE trial: the other tasks still get theirs
         return [f"{t.key}: held-out final stage not run: {exc}"]
     lines = final.summary_lines(exp_dir)
-    head = f"{t.key}: held-out final stage" + (f" (exit {code}, log {log})" if code else "")
+    head = f"{t.key}: confirmation stage" + (f" (exit {code}, log {log})" if code else "")
     return [head, *lines[1:]] if lines else [f"{head}: no result (log {log})"]
 
 
 def write_report(exp_dirs: list[Path], opts: DemoOptions) -> tuple[Path, Any, list]:
-    """Build the report of the demo's experiments; returns (path, Results, sections)."""
+    """Build the report (and ``answers.json``) of the demo's experiments; returns (path,
+    Results, sections)."""
     from analysis.data import load_results
     from analysis.report import write_report as write
     from analysis.sections import Options, build_sections
@@ -264,13 +267,26 @@ def summary_lines(res: Any, sections: list) -> list[str]:
     """Per-task winners and each research question's short answer, for the terminal."""
     from analysis.report import at_a_glance
     from analysis.sections import fmt
+    from search.results.selection import best as chosen
 
-    lines = ["winners (best validation trial per task):"]
+    lines = ["winners (the selection rule: best value told to Optuna, on validation):"]
+    conf = next((s for s in sections if s.key == "confirmation"), None)
+    answers = conf.data["answers"] if conf is not None else {}
     for key in res.tasks:
-        best = res.task(key).iloc[0]
-        metric = res.metric(key)[0]
-        lines.append(f"  {key:<18} {best['backbone']:<14} {metric} {fmt(best['value'], 3)} "
-                     f"(trial {best['trial_id']}, {len(res.task(key))} ranked trials)")  # fmt: skip
+        t = res.trials[res.trials["task_key"] == key]
+        metric, mode = res.metric(key)
+        best = chosen(t, mode)
+        if best is None:
+            lines.append(f"  {key:<18} no COMPLETE trial")
+            continue
+        line = (f"  {key:<18} {best['backbone']:<14} {metric} {fmt(best['final_value'], 3)} "
+                f"(trial {best['trial_id']}, {len(res.task(key))} ranked trials)")
+        a = answers.get(key)
+        if a is not None and a.basis == "confirmation":
+            lv = a.chosen
+            line += (f"; test {fmt(lv.value, 3)} [{fmt(lv.low, 3)}, {fmt(lv.high, 3)}] over "
+                     f"{lv.n_seeds} seeds")
+        lines.append(line)
     for question, text in at_a_glance(sections).items():
         if len(text) == 1:
             lines.append(f"{question} {text[0]}")

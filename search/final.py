@@ -1,7 +1,8 @@
 """``python -m search.final EXPERIMENT_DIR``: the held-out stage of a finished search.
 
 Takes the top-k COMPLETE configurations by the value the search optimised (what Optuna was
-told), retrains each with ``--seeds`` new seeds derived from the search seed for the full epoch
+told), or with ``--per backbone`` the best configuration of each backbone (the confirmation
+stage), retrains each with ``--seeds`` new seeds derived from the search seed for the full epoch
 budget, and evaluates every run once, after its last epoch, on the held-out test split and on
 every ``--eval-data NAME=PREPARED_DIR`` set, with 95 % bootstrap intervals over videos. Runs
 are Ray Tune trials with the search's resources and failure handling; each writes
@@ -35,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--front", action="store_true",
                    help="retrain every COMPLETE trial on the Pareto front of a multi-objective "
                    "search (instead of the top-k by the first objective)")  # fmt: skip
+    p.add_argument("--per", metavar="PARAM",
+                   help="the confirmation stage: retrain the best configuration of each level "
+                   "of PARAM (e.g. backbone) by the selection rule, so levels are compared on "
+                   "test with paired intervals (instead of --top-k)")  # fmt: skip
     p.add_argument("--eval-data", action="append", metavar="NAME=PREPARED_DIR",
                    help="an extra held-out set (cross-dataset); repeat for several")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue or extend an earlier run")
@@ -52,6 +57,7 @@ def request_from_args(args: argparse.Namespace) -> FinalRequest:
     """The command line as a typed :class:`FinalRequest`."""
     return FinalRequest(
         experiment=args.experiment, top_k=args.top_k, seeds=args.seeds, front=bool(args.front),
+        per=args.per,
         eval_data=tuple(args.eval_data or ()), resume=bool(args.resume),
         n_resamples=args.n_resamples, max_concurrent=args.max_concurrent,
         max_failures=args.max_failures,

@@ -72,6 +72,19 @@ def run(tmp_path_factory, demo_data):
     return exp, reads, {"search": search, "final": final, "again": again}
 
 
+@pytest.fixture(scope="module")
+def per(run, tmp_path_factory):
+    """The confirmation stage added to the same experiment: --per backbone, 2 seeds."""
+    exp = run[0]
+    root = tmp_path_factory.mktemp("per")
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+    out = _cli("search.final", [str(exp), "--per", "backbone", "--seeds", "2", "--resume",
+                                "--n-resamples", "200", "--no-dashboard"], env,
+               root / "per.log")  # fmt: skip
+    return exp, out
+
+
 def test_trials_scored_on_identical_whole_video_val_rows(run, demo_data) -> None:
     exp, reads, _ = run
     data = open_dataset(demo_data)
@@ -156,3 +169,33 @@ def test_report_headline_is_the_heldout_test_value(run) -> None:
     assert f"{rows['test_auc'].mean():.4f} ± {rows['test_auc'].std(ddof=1):.4f}" in lines[0]
     assert "demo2_auc" in lines[0] and "a selection number" in lines[0]
     assert set(table["set"]) == {"test", "demo2"}
+
+
+def test_per_backbone_confirmation_stage_keeps_items(per) -> None:
+    from analysis.data import load_results
+    from analysis.sections import Options, build_sections
+    from search.results.selection import select_per
+
+    exp, out = per
+    trials = results.read_trials(exp)
+    best, _ = select_per(trials, "max", "backbone")
+    rows = results.read_final(exp)
+    conf = rows[rows["final_mode"] == "per"]
+    assert set(conf["trial_id"]) == set(best["trial_id"]) and len(conf) == 2 * len(best)
+    assert set(conf["group"]) == set(best["group"]) and set(conf["group_param"]) == {"backbone"}
+    top = conf[conf["rank"] == 1]
+    assert set(top["trial_id"]) == {best["trial_id"].iloc[0]}  # the top-1 runs, tagged
+    items = results.read_items(exp)
+    for _, r in conf.iterrows():
+        mine = items[(items["run_id"] == r["run_id"]) & (items["set"] == "test")]
+        assert len(mine) == r["test_rows"] == 480 and (exp / r["items"]).is_file()
+        assert mine["unit"].nunique() == r["test_units"]
+    if len(best) > 1:
+        assert "the best per backbone" in out
+    res = load_results(exp)
+    secs = {s.key: s for s in build_sections(res, Options(n_resamples=200))}
+    (c,) = secs["confirmation"].data["answers"].values()
+    assert c.basis == "confirmation" and c.chosen.name == best["group"].iloc[0]
+    for lv in c.levels:  # recomputed from items = the recorded test values
+        mine = conf[conf["group"] == lv.name]["test_auc"]
+        assert lv.value == pytest.approx(mine.mean(), abs=1e-9)

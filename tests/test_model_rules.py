@@ -116,7 +116,7 @@ def test_video_score_is_the_mean_frame_logit() -> None:
 
 def test_macro_f1_leaves_out_classes_absent_from_labels_and_predictions() -> None:
     perfect = multiclass_metrics(np.eye(3)[[0, 1, 0, 1]], np.array([0, 1, 0, 1]), 3)
-    assert perfect == {"acc": 1.0, "macro_f1": 1.0}
+    assert perfect == {"acc": 1.0, "balanced_acc": 1.0, "macro_f1": 1.0}
     # class 2 predicted but never true counts as 0: F1 = (1 + 0.5 + 0) / 3
     m = multiclass_metrics(np.eye(3)[[0, 1, 2, 2]], np.array([0, 1, 1, 1]), 3)
     assert m["macro_f1"] == pytest.approx((1 + 0.5 + 0) / 3)

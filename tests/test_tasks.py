@@ -17,7 +17,7 @@ def test_registry_names_metrics_and_modes() -> None:
     assert {k: (t.metric, t.mode) for k, t in TASKS.items()} == {
         "deepfake": ("val_auc", "max"),
         "attributes": ("val_mean_acc", "max"),
-        "emotion": ("val_acc", "max"),
+        "emotion": ("val_balanced_acc", "max"),
         "classify": ("val_acc", "max"),
     }
     assert TASKS["deepfake"].num_outputs() == 1
@@ -94,3 +94,16 @@ def test_fairness_per_group_worst_and_gap() -> None:
         meta={"groups": ["Male"]},
     )  # fmt: skip
     assert full["val_worst_group_acc"] == 0.0 and full["val_group_gap"] == 1.0
+
+
+def test_balanced_accuracy_beside_accuracy_on_imbalanced_sets() -> None:
+    """FF++ is 1 real to 4 fake: an all-fake predictor scores accuracy 0.8 but balanced 0.5."""
+    labels = np.array([0, 1, 1, 1, 1] * 4)
+    m = TASKS["deepfake"].evaluate(np.full(20, 3.0), labels)
+    assert m["val_acc"] == pytest.approx(0.8) and m["val_balanced_acc"] == pytest.approx(0.5)
+    assert "val_balanced_acc" in TASKS["deepfake"].metric_keys()
+    logits = np.eye(3)[[0, 0, 0, 0, 1, 2]]  # 4 of class 0, all right; classes 1, 2 half right
+    m = TASKS["emotion"].evaluate(logits, np.array([0, 0, 0, 0, 1, 1]), meta={})
+    assert m["val_acc"] == pytest.approx(5 / 6)
+    assert m["val_balanced_acc"] == pytest.approx((1 + 0.5) / 2)
+    assert {"val_balanced_acc", "val_macro_f1"} <= set(TASKS["emotion"].metric_keys())

@@ -179,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
         "front (search.final --front) instead of the top K",
     )
     p.add_argument(
+        "--final-per",
+        metavar="PARAM",
+        help="after the search, the confirmation stage: retrain the best configuration of "
+        "each level of PARAM (e.g. backbone) and score them on the test split "
+        "(search.final --per PARAM)",
+    )
+    p.add_argument(
         "--final-seeds",
         type=int,
         help="seeds per configuration of that final stage (default: the space's "
@@ -308,6 +315,7 @@ def request_from_args(args: argparse.Namespace) -> Request:
         final_top_k=args.final_top_k,
         final_front=bool(args.final_front),
         final_seeds=args.final_seeds,
+        final_per=args.final_per,
         weights_dir=args.weights_dir,
         warm_start=args.warm_start,
         warm_start_k=args.warm_start_k,

@@ -40,6 +40,7 @@ class Request:
     final_top_k: int | None = None
     final_front: bool = False
     final_seeds: int | None = None
+    final_per: str | None = None
     weights_dir: str | None = None
     warm_start: str | None = None
     warm_start_k: int | None = None
@@ -50,10 +51,12 @@ class Request:
 
 class FinalWanted(NamedTuple):
     """The final stage to run after the search: ``top_k`` configurations (0 = the Pareto
-    front) x ``seeds``."""
+    front) x ``seeds``, or with ``per`` the best configuration of each level of that
+    parameter (the confirmation stage)."""
 
     top_k: int
     seeds: int
+    per: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class Plan:
         final = "none"
         if self.final is not None:
             which = "the Pareto front" if self.final.top_k == 0 else f"top {self.final.top_k}"
+            which = f"the best per {self.final.per}" if self.final.per else which
             final = f"{which} x {self.final.seeds} seeds"
         return [
             f"plan: {self.task}/{self.name} in {self.exp_dir} "
@@ -126,7 +130,8 @@ class Plan:
                 if self.space.early_stopping
                 else "none"
             )
-            + f"; warm start: {warm}; final stage: {final}",
+            + f"; warm start: {warm}; final stage: {final}"
+            + (f"; equal trials per {self.space.balance}" if self.space.balance else ""),
         ]
 
 
@@ -384,8 +389,18 @@ def check_protocol(data: Path, allow_test_selection: bool, final: bool) -> None:
 def final_wanted(req: Request, space: Any) -> FinalWanted | None:
     """The final stage to run after the search, or None; top_k 0 = the Pareto front
     (``--final-front``)."""
+    seeds = int(req.final_seeds or space.final.get("seeds", 3))
+    if req.final_per:
+        if req.final_front or req.final_top_k is not None:
+            flag = "--final-front" if req.final_front else "--final-top-k"
+            _fail(f"--final-per and {flag} exclude each other")
+        names = [p.name for p in space.params if p.kind == "categorical"]
+        if req.final_per not in names:
+            _fail(f"--final-per names {req.final_per!r}, which is not a categorical parameter "
+                  f"of {space.path}; allowed: {', '.join(names) or 'none'}")  # fmt: skip
+        return FinalWanted(0, seeds, req.final_per)
     if req.final_front:
-        return FinalWanted(0, int(req.final_seeds or space.final.get("seeds", 3)))
+        return FinalWanted(0, seeds)
     top_k = req.final_top_k or space.final.get("top_k")
     if not top_k:
         return None

@@ -67,6 +67,7 @@ def _run_search(plan: Plan) -> int:
         objectives=dict(space.objectives),
         # a multi-objective study gets the enqueued configurations but no single-value prior
         prior=plan.warm.prior if plan.warm and not space.multi_objective else [],
+        balance=space.balance_levels(),
     )
     if plan.resume:
         state = reconcile(ref)
@@ -195,7 +196,7 @@ def _run_final(ray: Any, plan: Plan) -> Any:
     assert plan.final is not None
     req = final.FinalRequest(
         experiment=str(plan.exp_dir), top_k=plan.final.top_k or None, seeds=plan.final.seeds,
-        front=plan.final.top_k == 0,
+        front=plan.final.top_k == 0 and not plan.final.per, per=plan.final.per,
         resume=(plan.exp_dir / FINAL_DIR / final.SETTINGS_FILE).is_file(),
         max_concurrent=plan.resources.max_concurrent, max_failures=plan.resources.max_failures,
         ray=plan.ray,

@@ -51,6 +51,13 @@ def last_checkpoint(exp_dir: Path, run_id: str) -> tuple[str | None, int]:
     return None, 0
 
 
+def _relative(path: str | None, exp_dir: Path) -> str | None:
+    """``path`` relative to the experiment folder when the file exists, else None."""
+    if not path or not Path(path).is_file():
+        return None
+    return str(Path(path).relative_to(exp_dir))
+
+
 class FinalRecorder(Callback):
     """Writes each final run's row, tells progress, keeps resume notes (driver only)."""
 
@@ -148,6 +155,10 @@ class FinalRecorder(Callback):
             "ci_method": self.base["ci_method"],
             "n_resamples": int(meta["final"]["n_resamples"]),
             "weights": str(weights.relative_to(self.exp_dir)) if weights.is_file() else None,
+            "final_mode": meta.get("final_mode"),
+            "group_param": meta.get("group_param"),
+            "group": meta.get("group"),
+            "items": _relative(meta["final"].get("items"), self.exp_dir),
             "wall_time_s": time.time() - t_start,
             "node": last.get("hostname") or socket.gethostname(),
             "git_commit": self.base.get("git_commit", "unknown"),

@@ -191,10 +191,12 @@ def evaluate_model(
     *,
     seed: int = 0,
     n_resamples: int = N_RESAMPLES,
+    items: list[dict[str, Any]] | None = None,
 ) -> dict[str, float]:
     """Score ``model`` on one held-out set under column prefix ``<es.name>_``. The full pass
     runs in float32 whatever ``dtype`` (the training's autocast type) is; non-finite logits
-    raise :class:`~lssat.errors.NonFiniteLogitsError`."""
+    raise :class:`~lssat.errors.NonFiniteLogitsError`. With ``items`` (a list), also append
+    the set's per-item outputs (:func:`item_columns`) to it."""
     from lssat.data import open_dataset
     from lssat.data.loader import ShardDataset, trial_meta
     from lssat.tasks import get_task
@@ -206,7 +208,40 @@ def evaluate_model(
     out = predict(model, eval_loader(ds, config, device), device, None)  # float32, not `dtype`
     check_finite(out, es.name, int(config.epochs))
     task = get_task(config.task)
+    if items is not None:
+        items.append(item_columns(task, out, rows, es.name))
     return score(task, out, trial_meta(data), f"{es.name}_", seed=seed, n_resamples=n_resamples)
+
+
+def item_columns(task: Any, out: Mapping[str, Any], rows: np.ndarray, name: str) -> dict:
+    """Per-item outputs of one set (``search.results.ITEM_COLUMNS`` but the run's identity):
+    what the analysis needs to recompute the task metrics on resampled videos."""
+    logits, labels = np.asarray(out["logits"]), np.asarray(out["labels"])
+    n = len(labels)
+    video = out.get("video")
+    unit = np.asarray(video, dtype=np.int64) if video is not None else np.full(n, -1)
+    correct = task.correct(logits, labels)
+    if task.label_kind == "binary":
+        score_ = logits.reshape(-1).astype(np.float64)
+        label = labels.reshape(-1).astype(np.int64)
+        pred = (score_ >= 0).astype(np.int64)
+    elif task.label_kind == "multiclass":
+        score_ = np.full(n, np.nan)
+        label = labels.reshape(-1).astype(np.int64)
+        pred = logits.argmax(axis=1).astype(np.int64)
+    else:
+        score_, label, pred = np.full(n, np.nan), np.full(n, -1), np.full(n, -1)
+    return {"set": [name] * n, "row": np.asarray(rows, dtype=np.int64), "unit": unit,
+            "label": label, "pred": pred, "score": score_, "correct": correct}  # fmt: skip
+
+
+def write_run_items(path: str | Path, info: Mapping[str, Any], parts: list[dict]) -> Path:
+    """Write a final run's per-item outputs of every set (``final/items/<run_id>.parquet``)."""
+    from search.results import write_items
+
+    cols = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+    ident = {"task": info["task"], "experiment": info["experiment"], "run_id": info["run_id"]}
+    return write_items(path, ident, cols)
 
 
 # ------------------------------------------------------------------------------ weights
@@ -280,10 +315,16 @@ def heldout_trial(
                     "n_resamples": int(spec["n_resamples"]), "scoring": "float32"}  # fmt: skip
             save_weights(spec["weights"], model, config, info)  # first: scoring may fail
         metrics: dict[str, Any] = {}
+        items: list[dict[str, Any]] = []
         for es in sets:
             metrics.update(evaluate_model(model, config, es, device, dtype,
                                           seed=int(spec["seed"]),
-                                          n_resamples=int(spec["n_resamples"])))  # fmt: skip
+                                          n_resamples=int(spec["n_resamples"]),
+                                          items=items))  # fmt: skip
+        if items and spec.get("items") and (
+            not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+        ):
+            write_run_items(spec["items"], spec["info"], items)
         return metrics
 
     return trial_fn(config, data, report, final_eval=final_eval, **kw)

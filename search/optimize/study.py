@@ -233,6 +233,8 @@ class StudyRef:
     # {}: one metric
     objectives: dict[str, str] = field(default_factory=dict)
     prior: list[FrozenTrial] = field(default_factory=list)  # warm start: see search.optimize.warm
+    # (parameter, levels) of the space's `balance:` (search.optimize.balance), or None
+    balance: tuple[str, tuple[Any, ...]] | None = None
 
     def __post_init__(self) -> None:
         self._study: optuna.Study | None = None
@@ -273,6 +275,10 @@ class StudyRef:
                 from search.optimize.warm import wrap
 
                 sampler = wrap(sampler, self.prior)
+            if self.balance:  # outermost: it counts the study's own trials, never the prior
+                from search.optimize.balance import BalancedSampler
+
+                sampler = BalancedSampler(sampler, self.balance[0], self.balance[1])
             self._study = optuna.create_study(
                 storage=self.storage,
                 study_name=self.name,

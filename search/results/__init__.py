@@ -6,5 +6,6 @@ package, so ``analysis`` and notebooks can read results through it alone.
 ``from search import results`` gives the schema's API (``results.read_trials`` ...).
 """
 
+from search.results.items import items_path, read_items, write_items  # noqa: F401, E402
 from search.results.schema import *  # noqa: F403
 from search.results.schema import __all__  # noqa: F401

@@ -59,6 +59,9 @@ __all__ = [
     "final_stem",
     "write_final",
     "read_final",
+    "ITEMS_DIR",
+    "ITEM_COLUMNS",
+    "FINAL_MODES",
     "TRAIN_METRICS",
     "column_type",
     "config_fields",
@@ -186,6 +189,24 @@ FINAL_COLUMNS: dict[str, str] = {
     "versions": "str: JSON of package versions",
     "started_at": "str: ISO-8601 UTC start",
     "ended_at": "str: ISO-8601 UTC end",
+    "final_mode": "str|null: top_k | front | per (each level's best: the confirmation stage)",
+    "group_param": "str|null: the parameter a per stage compares (e.g. backbone)",
+    "group": "str|null: this run's level of `group_param` (e.g. test_resnet)",
+    "items": "str|null: its per-item outputs (ITEM_COLUMNS), final/items/<run_id>.parquet",
+}
+FINAL_MODES = ("top_k", "front", "per")
+ITEMS_DIR = "items"  # per-item outputs of a final run (search.results.items): paired intervals
+ITEM_COLUMNS: dict[str, str] = {
+    "task": "str: task name",
+    "experiment": "str: experiment name",
+    "run_id": "str: the final run (<trial_id>-s<seed>)",
+    "set": "str: held-out set (test, or an --eval-data name)",
+    "row": "int: the item's row in the prepared dataset",
+    "unit": "int: its bootstrap unit (video id; -1 = none, the image is its own unit)",
+    "label": "int: its class (-1 for multi-label data)",
+    "pred": "int: the predicted class (binary: 1 when the logit >= 0; -1 for multi-label)",
+    "score": "float|null: the logit that ranks items (binary tasks only; AUC, video AUC)",
+    "correct": "float: correctness in [0, 1] (multi-label: the share of attributes right)",
 }
 # metric columns of a final row: val_<metric> (the run's last-epoch validation), and for every
 # held-out set S (test, then each --eval-data name) S_<metric>, S_<metric>_ci_low,

@@ -43,12 +43,14 @@ class Run:
     seed: int
     selection_value: float
     config: dict[str, Any] = field(default_factory=dict)
+    group: str | None = None  # its level of FinalPlan.per (the confirmation stage)
 
 
 @dataclass(frozen=True)
 class FinalRequest:
     """``search.final``'s flags, typed: ``experiment`` (RESULTS/TASK/NAME), ``top_k``
-    configurations (None = the saved or the space's) or the Pareto ``front``, ``seeds`` each,
+    configurations (None = the saved or the space's), the Pareto ``front``, or ``per`` (the
+    best configuration of each level of that parameter: the confirmation stage), ``seeds`` each,
     extra ``eval_data`` sets (NAME=DIR), ``resume``, bootstrap ``n_resamples``, and how runs
     are placed (``max_concurrent``, ``max_failures``, ``ray``)."""
 
@@ -56,6 +58,7 @@ class FinalRequest:
     top_k: int | None = None
     seeds: int | None = None
     front: bool = False
+    per: str | None = None
     eval_data: tuple[str, ...] = ()
     resume: bool = False
     n_resamples: int = 1000
@@ -85,6 +88,12 @@ class FinalPlan:
     note: str | None
     front: bool
     saved: dict[str, Any]
+    per: str | None = None
+
+    @property
+    def mode(self) -> str:
+        """How configurations were chosen: per | front | top_k (the ``final_mode`` column)."""
+        return "per" if self.per else "front" if self.front else "top_k"
 
 
 def final_seeds(search_seed: int, n: int) -> list[int]:
@@ -112,20 +121,10 @@ def parse_eval_data(items: list[str] | None) -> dict[str, str]:
 
 def select(trials: Any, mode: str, top_k: int) -> tuple[Any, str | None]:
     """The top-k COMPLETE trials by ``final_value`` (what Optuna was told) and a note when
-    trials were scored on several validation sets (only the largest group is ranked)."""
-    done = trials[(trials["status"] == "COMPLETE") & trials["final_value"].notna()]
-    note = None
-    if "val_set" in done and done["val_set"].nunique() > 1:
-        sizes = done["val_set"].value_counts()
-        keep = sizes.index[0]
-        note = (
-            f"trials were scored on {len(sizes)} validation sets; ranking the {sizes.iloc[0]} "
-            f"trials of the largest (val_set {keep[:12]}), not the other "
-            f"{len(done) - sizes.iloc[0]}"
-        )
-        done = done[done["val_set"] == keep]
-    done = done.sort_values(["final_value", "number"], ascending=[mode == "min", True])
-    return done.head(top_k), note
+    trials were scored on several validation sets (``search.results.selection``)."""
+    from search.results.selection import select as rule
+
+    return rule(trials, mode, top_k)
 
 
 def _settings(exp_dir: Path) -> dict[str, Any]:
@@ -172,7 +171,17 @@ def prepare(req: FinalRequest) -> FinalPlan:
             "continue or extend it"
         )
     space = load_space(exp_dir / "space.yaml", settings["task"])
-    front = bool(req.front or (saved or {}).get("front"))
+    per = req.per or (None if req.front or req.top_k is not None else (saved or {}).get("per"))
+    if per and (req.front or req.top_k is not None):
+        flag = "--front" if req.front else "--top-k"
+        raise ConfigError(f"--per and {flag} exclude each other: --per retrains the best "
+                          "configuration of each level")  # fmt: skip
+    if per:
+        names = [p.name for p in space.params if p.kind == "categorical"]
+        if per not in names:
+            raise ConfigError(f"--per names {per!r}, which is not a categorical parameter of "
+                              f"the search; allowed: {', '.join(names) or 'none'}")  # fmt: skip
+    front = not per and bool(req.front or (saved or {}).get("front"))
     if front and req.top_k is not None:
         raise ConfigError("--front and --top-k exclude each other: the front is its own set")
     if front and not space.multi_objective:
@@ -214,6 +223,11 @@ def prepare(req: FinalRequest) -> FinalPlan:
 
         top, note = pareto_front(trials)[1], None  # type: ignore[index]
         top_k = len(top)
+    elif per:  # the confirmation stage: each level's best, by the one selection rule
+        from search.results.selection import select_per
+
+        top, note = select_per(trials, settings.get("mode", space.mode), per)
+        top_k = len(top)
     else:
         top, note = select(trials, settings.get("mode", space.mode), top_k)
     seeds = final_seeds(int(settings.get("seed", 0)), n_seeds)
@@ -224,13 +238,13 @@ def prepare(req: FinalRequest) -> FinalPlan:
             config = TrialConfig.from_dict(space.config(params, seed=seed)).to_dict()
             runs.append(Run(results.final_stem(row["trial_id"], seed), str(row["trial_id"]),
                             int(row["number"]), rank, seed, float(row["final_value"]),
-                            config))  # fmt: skip
+                            config, str(row["group"]) if per else None))  # fmt: skip
     todo = [r for r in runs if not (exp_dir / results.FINAL_DIR / f"{r.run_id}.parquet").is_file()]
     return FinalPlan(
         exp_dir=exp_dir, settings=settings, space=space, task=task, data=data,
         classes=classes, meta=meta, sets=sets, runs=runs, todo=todo,
         top_k=top_k, seeds=n_seeds, note=note, front=front,
-        saved=saved or {"sessions": 0},
+        saved=saved or {"sessions": 0}, per=per,
     )  # fmt: skip
 
 
@@ -267,6 +281,9 @@ def _run_meta(
         "source_trial_id": run.trial_id,
         "source_number": run.number,
         "selection_value": run.selection_value,
+        "final_mode": plan.mode,
+        "group_param": plan.per,
+        "group": run.group,
         "params": {},
         "tb_dir": None,
         "resume_from": ckpt,
@@ -275,6 +292,7 @@ def _run_meta(
             "sets": [vars(s) for s in plan.sets],
             "describe": {s.name: s.describe() for s in plan.sets},
             "weights": str(exp_dir / results.FINAL_DIR / f"{run.run_id}.safetensors"),
+            "items": str(results.items_path(exp_dir, run.run_id)),
             "seed": run.seed,
             "n_resamples": req.n_resamples,
             "info": {
@@ -285,6 +303,33 @@ def _run_meta(
         },
         **hook,
     }  # fmt: skip
+
+
+def tag_done(plan: FinalPlan) -> int:
+    """Mark rows an earlier stage wrote for a planned run (the same configuration and seed,
+    e.g. the top-1 run of a ``--top-k`` stage) as part of this ``--per`` stage: its mode,
+    parameter and level. Returns how many rows were updated."""
+    from search import results
+
+    if not plan.per:
+        return 0
+    want = {r.run_id: r for r in plan.runs if r not in plan.todo}
+    final_dir = plan.exp_dir / results.FINAL_DIR
+    changed = 0
+    for run_id, run in want.items():
+        path = final_dir / f"{run_id}.parquet"
+        row = results.read_final(path).iloc[0].to_dict()
+        if row.get("final_mode") == "per" and row.get("group") == run.group:
+            continue
+        row.update(final_mode="per", group_param=plan.per, group=run.group, rank=run.rank)
+        row.pop("schema_version", None)
+        results.write_final(plan.exp_dir, {k: v for k, v in row.items() if not _nan(v)})
+        changed += 1
+    return changed
+
+
+def _nan(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def run_stage(ray: Any, plan: FinalPlan, req: FinalRequest) -> None:
@@ -305,7 +350,7 @@ def run_stage(ray: Any, plan: FinalPlan, req: FinalRequest) -> None:
     session = int(plan.saved.get("sessions", 0))
     saved = {
         "top_k": plan.top_k, "seeds": plan.seeds, "sessions": session + 1,
-        "front": bool(plan.front),
+        "front": bool(plan.front), "per": plan.per,
         "eval_data": {s.name: s.describe() for s in plan.sets if s.name != "test"},
         "runs": [r.run_id for r in plan.runs],
     }  # fmt: skip
@@ -328,6 +373,7 @@ def run_stage(ray: Any, plan: FinalPlan, req: FinalRequest) -> None:
     shape = cluster(ray, req.ray.address)
     concurrent = concurrency(shape, res, req.ray.local)
     which = "the Pareto front's " if plan.front else ""
+    which = f"the best per {plan.per}: " if plan.per else which
     print(f"final stage: {len(runs)} runs ({which}{plan.top_k} configurations x {plan.seeds} "
           f"seeds, {len(plan.runs) - len(runs)} already done), {concurrent} at a time, "
           f"{len(plan.sets)} held-out sets: {', '.join(s.name for s in plan.sets)}",
@@ -375,8 +421,10 @@ def summary_lines(exp_dir: str | Path) -> list[str]:
     lines = [f"final stage (held-out; {metric} only selected, test_{base} is what to report):"]
     done = rows[rows["status"] == "COMPLETE"]
     for (rank, tid), g in done.groupby(["rank", "trial_id"], sort=True):
-        parts = [f"  #{int(g['number'].iloc[0])} ({tid}, rank {int(rank)}): selection {metric} "
-                 f"{g['selection_value'].iloc[0]:.4f};"]  # fmt: skip
+        group = g["group"].dropna() if "group" in g else g["rank"].iloc[0:0]
+        label = f", {g['group_param'].dropna().iloc[0]} {group.iloc[0]}" if len(group) else ""
+        parts = [f"  #{int(g['number'].iloc[0])} ({tid}, rank {int(rank)}{label}): selection "
+                 f"{metric} {g['selection_value'].iloc[0]:.4f};"]  # fmt: skip
         for name in ["test", *names]:
             col = f"{name}_{base}"
             if col in g:
@@ -401,6 +449,7 @@ def execute(ray: Any, plan: FinalPlan, req: FinalRequest) -> int:
     """Run the planned stage on a started ``ray`` and print its summary; the exit code."""
     if plan.note:
         print(f"note: {plan.note}", flush=True)
+    tag_done(plan)
     if plan.todo:
         run_stage(ray, plan, req)
     for line in summary_lines(plan.exp_dir):

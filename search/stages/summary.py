@@ -13,14 +13,11 @@ from search.optimize.study import StudyRef, storage_label
 
 
 def best_trial(trials: Any, mode: str) -> dict[str, Any] | None:
-    """The COMPLETE trial with the best final value (what Optuna's ``best_trial`` picks)."""
-    if trials.empty:
-        return None
-    done = trials[(trials["status"] == "COMPLETE") & trials["final_value"].notna()]
-    if done.empty:
-        return None
-    idx = done["final_value"].idxmax() if mode == "max" else done["final_value"].idxmin()
-    return done.loc[idx].to_dict()
+    """The chosen trial: the one selection rule (``search.results.selection``), which is what
+    ``search.final``, the demo and the report pick."""
+    from search.results.selection import best
+
+    return best(trials, mode)
 
 
 def _duration(seconds: float) -> str:

@@ -26,6 +26,7 @@ TOP_KEYS = (
     "description",
     "final",
     "objectives",
+    "balance",
 )
 PARAM_KEYS = ("choices", "low", "high", "log", "step", "when", "grid")
 SCHEDULER_KEYS = {"grace_period": int, "grace_fraction": float, "reduction_factor": int}
@@ -161,6 +162,8 @@ class SearchSpace:
     final: dict[str, int] = field(default_factory=dict)  # {top_k, seeds}: held-out stage
     # several objectives {name: max|min} in order (search.optimize.objectives); {} = the one metric
     objectives: dict[str, str] = field(default_factory=dict)
+    # a categorical parameter whose levels get equal trial counts, round-robin ("" = none)
+    balance: str = ""
 
     @property
     def multi_objective(self) -> bool:
@@ -193,6 +196,13 @@ class SearchSpace:
             )
             seen.setdefault(repr(sorted(params.items())), params)
         return list(seen.values())
+
+    def balance_levels(self) -> tuple[str, tuple[Any, ...]] | None:
+        """(parameter, its levels) of ``balance:``, or None."""
+        if not self.balance:
+            return None
+        param = next(p for p in self.params if p.name == self.balance)
+        return param.name, tuple(param.choices)
 
     def sampler_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`search.optimize.study.make_sampler` for this space."""
@@ -240,6 +250,8 @@ class SearchSpace:
             out["scheduler"] = "none" if not self.early_stopping else dict(self.scheduler)
         if self.sampler:
             out["sampler"] = dict(self.sampler)
+        if self.balance:
+            out["balance"] = self.balance
         out["fixed"] = dict(self.fixed)
         out["params"] = {p.name: p.to_yaml() for p in self.params}
         if self.enqueue:

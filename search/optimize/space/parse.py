@@ -364,10 +364,36 @@ def parse_space(raw: Any, path: str, task: str | None = None) -> SearchSpace:
         description=str(raw.get("description", "")),
         final=_int_section(f"{path}: key 'final'", raw.get("final"), FINAL_KEYS),
         objectives=objectives if len(objectives) > 1 else {},
+        balance=_balance(raw.get("balance"), path, params, raw.get("sampler")),
     )
     _check_grid(space, raw)
     check_space(space)
     return space
+
+
+def _balance(raw: Any, path: str, params: list[Param], sampler: Any) -> str:
+    """``balance: PARAM``: a categorical parameter sampled in every trial (no ``when``), whose
+    levels then get equal trial counts; "" when absent."""
+    if raw is None:
+        return ""
+    where = f"{path}: key 'balance'"
+    if not isinstance(raw, str):
+        raise ConfigError(f"{where} is {raw!r}; name one categorical parameter, e.g. backbone")
+    param = next((p for p in params if p.name == raw), None)
+    if param is None:
+        names = ", ".join(p.name for p in params if p.kind == "categorical") or "none"
+        raise ConfigError(f"{where} names {raw!r}, which is not a parameter of 'params'; "
+                          f"categorical parameters: {names}")  # fmt: skip
+    if param.kind != "categorical":
+        raise ConfigError(f"{where} names {raw!r}, a range; balance needs a categorical "
+                          "parameter (choices: [...])")  # fmt: skip
+    if param.when:
+        raise ConfigError(f"{where} names {raw!r}, which is sampled only under a 'when'; "
+                          "balance needs a parameter of every trial")  # fmt: skip
+    if isinstance(sampler, Mapping) and sampler.get("name") == "grid":
+        raise ConfigError(f"{where} cannot be combined with sampler grid (a grid already "
+                          "trains every level equally often)")  # fmt: skip
+    return raw
 
 
 def _objectives(raw: Mapping[str, Any], path: str, task: str, spec: Any) -> dict[str, str]:
