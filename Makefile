@@ -19,13 +19,13 @@ venv: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-# two workers on the two cores: a test module, or every user of one expensive session fixture,
-# stays on one worker (tests/conftest.py); `pytest` alone runs serially
+# two workers on the two cores (pytest-xdist); a test module stays on one worker, so its
+# module-scoped fixtures (a Ray cluster, a search) start once; `pytest` alone runs serially
 test: $(STAMP) lint
-	$(VENV)/bin/pytest -n 2 --dist loadgroup --durations=15
+	$(VENV)/bin/pytest -n 2 --dist loadfile --durations=15
 
 test-fast: $(STAMP) lint
-	$(VENV)/bin/pytest -n 2 --dist loadgroup -m "not slow"
+	$(VENV)/bin/pytest -n 2 --dist loadfile -m "not slow"
 
 # the declared floors, exactly (constraints-floors.txt): run at least once per dependency change
 test-floors:

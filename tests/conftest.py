@@ -16,22 +16,6 @@ if _RAY_TMP:
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
-SHARED_FIXTURES = ("demo_search",)  # session fixtures worth running once: one worker takes them
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Groups for ``pytest -n 2 --dist loadgroup`` (make test): a test module stays on one
-    worker (its module-scoped Ray cluster starts once), and every test of an expensive shared
-    session fixture goes to the same worker (the fixture runs once)."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        shared = [f for f in SHARED_FIXTURES if f in getattr(item, "fixturenames", ())]
-        group = shared[0] if shared else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Remove the Ray temp folder this session made (Ray's logs and sockets of every test)."""
     if _RAY_TMP:

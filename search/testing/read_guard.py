@@ -51,9 +51,9 @@ def recording_trial(config: Any, data: Any, report: Any, *, log_dir: str, **kw: 
     _READS.clear()
     td = load_trial_data(data, config)
     path = str(Path(td.extra["path"]).resolve())
-    try:
-        return run_trial(config, td, report, **kw)
-    finally:
+    name = Path(log_dir, f"{uuid.uuid4().hex}.json")
+
+    def write() -> None:
         log = {
             "seed": config.seed,
             "final": kw.get("final_eval") is not None,
@@ -61,4 +61,16 @@ def recording_trial(config: Any, data: Any, report: Any, *, log_dir: str, **kw: 
             "val_set": td.extra.get("val_set"),
             "reads": sorted(_READS.get(path, set())),
         }
-        Path(log_dir, f"{uuid.uuid4().hex}.json").write_text(json.dumps(log))
+        name.write_text(json.dumps(log))
+
+    def logged(metrics: Any, checkpoint: Any = None) -> Any:
+        # the last epoch's log is written before Tune sees its report: Tune may end the
+        # trial's process as soon as the last result arrives (the finally may never run)
+        if int(metrics.get("epoch", 0)) >= int(config.epochs):
+            write()
+        return report(metrics, checkpoint)
+
+    try:
+        return run_trial(config, td, logged, **kw)
+    finally:
+        write()
