@@ -10,7 +10,14 @@ import pytest
 
 # two xdist workers (make test: -n 2) share the 2 cores: one thread each
 os.environ.setdefault("OMP_NUM_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")
-_RAY_TMP = None if "RAY_TMPDIR" in os.environ else tempfile.mkdtemp(prefix="ray-tests-")
+# each xdist worker gets its own Ray temp folder: a local ray.init() looks there for a running
+# cluster, and two workers sharing one would join each other's
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+_RAY_TMP = (
+    tempfile.mkdtemp(prefix=f"ray-{_WORKER}-")
+    if _WORKER or "RAY_TMPDIR" not in os.environ
+    else None
+)
 if _RAY_TMP:
     os.environ["RAY_TMPDIR"] = _RAY_TMP
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
