@@ -1,32 +1,5 @@
-"""The simulated search on a recorded table (``python -m search.replay``'s engine).
-
-A recorded grid (``sampler: {name: grid}``, ``scheduler: none``; ``bench/curves/<task>/`` or a
-user's own experiment folder) is a tabular benchmark: every configuration's per-epoch metric
-values and epoch times are in its Parquet epochs. The replay runs a discrete-event simulation of
-an asynchronous search at ``--concurrency`` slots on a simulated clock:
-
-- the proposer is the project's own Optuna sampler (``search.optimize.study.make_sampler``:
-  TPE with the space's settings, or RandomSampler), asked and told through Optuna's ask/tell
-  over the grid's values (the space's parameters with their recorded values as choices,
-  ``when`` kept);
-- a proposed configuration is looked up in the table and costs its recorded epoch times; a
-  configuration proposed twice is charged twice (the real search would train it again);
-- early stopping (``*_asha``) is Ray's own ``ASHAScheduler`` object, built by
-  ``search.execution.asha.make_scheduler`` with the space's settings and driven on the simulated
-  clock (``on_trial_add`` / ``on_trial_result`` / ``on_trial_complete``, as Tune's controller calls
-  them); a stopped trial is told PRUNED after its intermediate values, as the Recorder does;
-- the incumbent (best-so-far) is the best final value among trials that ran every epoch.
-
-The target is robust to validation noise: any configuration in the grid's top ``--top`` fraction
-by recorded final value (at least one; ties included). Cost is counted in trained epochs (all
-trials, stopped ones included) as a fraction of the grid's epochs, and in simulated hours (the
-clock at ``--concurrency``). Regret is the distance of the incumbent's recorded final value from
-the grid's best (before any trial completes: the distance of the grid's worst). A searcher that
-does not reach the top set within the grid's cost reports ``1.000+``. Outputs (``--out``, default
-``EXPERIMENT_DIR/replay``): ``replay_runs.csv`` (one row per searcher x seed),
-``replay_summary.csv`` (median and IQR over seeds), ``replay_curves.csv`` (regret vs cost) and
-``replay.png``. Exit codes: 0 done, 2 bad input (one sentence naming it).
-"""
+"""The simulated search on a recorded table: TPE (or a shuffled grid) proposes, Ray's ASHA stops,
+every epoch costs its recorded time; :mod:`search.replay.cli` describes the rules and outputs."""
 
 from __future__ import annotations
 

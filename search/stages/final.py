@@ -1,15 +1,5 @@
-"""The held-out stage of a finished search (``python -m search.final EXPERIMENT_DIR``).
-
-Takes the top-k COMPLETE configurations by the value the search optimised (what Optuna was
-told), retrains each with ``--seeds`` new seeds derived from the search seed for the full epoch
-budget, and evaluates every run once, after its last epoch, on the held-out test split and on
-every ``--eval-data NAME=PREPARED_DIR`` set, with 95 % bootstrap intervals over videos. Runs
-are Ray Tune trials with the search's resources and failure handling; each writes
-``final/<trial_id>-s<seed>.parquet`` (schema: ``search.results.FINAL_COLUMNS``) and keeps its
-weights as ``final/<trial_id>-s<seed>.safetensors`` (score them later with
-``python -m search.evaluate``). Ctrl-C stops; the same command plus ``--resume`` continues.
-Exit codes: 0 done, 1 every run failed, 2 bad input (nothing written), 130 interrupted.
-"""
+"""The held-out stage of a finished search (its command line and rules: :mod:`search.final`):
+plan the runs (:func:`prepare`), run them as Tune trials (:func:`run_stage`), summarise them."""
 
 from __future__ import annotations
 
