@@ -69,7 +69,9 @@ def run_tune(
         pending=pending,
         ask_ahead=ASK_AHEAD,
         new_trials=max(0, num_samples - len(pending)),
+        first_wave=max(0, min(concurrent, num_samples) - len(pending)),
     )
+    searcher.start()  # the first wave is asked while Tune starts the trial processes
     if asha:
         searcher.on_resumed = resumed_hook(scheduler, exp_dir, space.metric, space.mode)
     recorder = Recorder(
@@ -134,7 +136,8 @@ def run_tune(
     if searcher.ask_seconds:
         asks = sorted(searcher.ask_seconds)
         p95 = asks[min(len(asks) - 1, int(0.95 * len(asks)))]
-        print(f"sampler: {len(asks)} asks, p95 {p95 * 1000:.0f} ms, asked {ASK_AHEAD} ahead; "
+        print(f"sampler: {len(asks)} asks, p95 {p95 * 1000:.0f} ms, asked {ASK_AHEAD} ahead "
+              f"(the first wave of {searcher.first_wave} before Tune started); "
               f"{searcher.waited} trial start(s) waited on an ask", flush=True)  # fmt: skip
     if recorder.stopped:
         raise ResultsWriteError(

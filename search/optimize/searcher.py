@@ -7,7 +7,10 @@ COMPLETE with its truncated value, which misleads TPE. Here the searcher only *a
 
 TPE off the critical path: with ``ask_ahead`` > 0 a background thread keeps that many trials
 asked in advance (Optuna's constant liar sees them as running), so a freed slot takes a ready
-configuration instead of waiting for TPE; ``ask_seconds`` and ``waited`` measure it.
+configuration instead of waiting for TPE; ``ask_seconds`` and ``waited`` measure it. The first
+wave (``first_wave`` trials, one per slot) is asked as soon as :meth:`start` is called, while
+Ray starts its trial processes: no trial has finished yet, so TPE would draw the same trials
+when asked one by one (its start-up draws, or the constant liar over running trials only).
 
 Each suggested Tune config is ``{"trial": <flat TrialConfig dict>, "lssat": <bookkeeping>}``;
 the bookkeeping carries the Optuna number, the stable ``trial_id`` (the Ray id of the trial's
@@ -47,10 +50,12 @@ class OptunaAskSearcher(Searcher):
         pending: list[Pending] | None = None,
         ask_ahead: int = 0,
         new_trials: int | None = None,
+        first_wave: int = 0,
     ):
         """``ask_ahead``: trials asked in advance in a background thread (0: ask when Tune
         suggests); ``new_trials``: how many new trials this session asks at most (never more
-        are asked ahead)."""
+        are asked ahead); ``first_wave``: trials asked ahead until that many have been
+        suggested (the concurrency: every slot of the first wave finds a trial ready)."""
         super().__init__(metric=space.metric, mode=space.mode)
         self.space = space
         self.ref = ref
@@ -63,6 +68,8 @@ class OptunaAskSearcher(Searcher):
         self.on_resumed: Any = None
         self.asked: dict[str, int] = {}  # Ray trial id -> Optuna number
         self.ask_ahead = max(0, int(ask_ahead))
+        self.first_wave = max(0, int(first_wave)) if self.ask_ahead > 0 else 0
+        self.served = 0  # new trials suggested so far
         self.left = new_trials  # new asks still allowed (None: no limit known)
         self.ask_seconds: list[float] = []  # time of each Optuna ask (either thread)
         self.waited = 0  # suggestions that found no trial asked in advance
@@ -143,11 +150,9 @@ class OptunaAskSearcher(Searcher):
         """The next new trial: one asked in advance, else asked now (counted in ``waited``)."""
         if self.ask_ahead <= 0:
             return self._ask()
-        self.ref.study  # noqa: B018  (open the study in this thread, before the helper starts)
+        self.start()
         with self._cond:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._fill, name="ask-ahead", daemon=True)
-                self._thread.start()
+            self.served += 1
             if not self._ready:
                 self.waited += 1
                 while not self._ready and self._thread.is_alive() and (
@@ -159,6 +164,21 @@ class OptunaAskSearcher(Searcher):
                 self._cond.notify_all()
                 return got
         return self._ask()  # the helper died: ask here
+
+    def start(self) -> None:
+        """Start asking ahead now (search.run calls it before Tune starts; else the first
+        suggestion does)."""
+        if self.ask_ahead <= 0:
+            return
+        self.ref.study  # noqa: B018  (open the study in this thread, before the helper starts)
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._fill, name="ask-ahead", daemon=True)
+                self._thread.start()
+
+    def _target(self) -> int:
+        """Trials to keep asked: the rest of the first wave, then ``ask_ahead``."""
+        return max(self.ask_ahead, self.first_wave - self.served)
 
     def _write_attrs(self) -> None:
         """Write the suggested trials' Ray ids (``ATTR_TRIAL_ID``) off the driver's path."""
@@ -176,7 +196,7 @@ class OptunaAskSearcher(Searcher):
             self._write_attrs()
             with self._cond:
                 while not self._closed and not self._attrs and (
-                    len(self._ready) >= self.ask_ahead or self.left == 0
+                    len(self._ready) >= self._target() or self.left == 0
                 ):
                     self._cond.wait()
                 if self._closed:
