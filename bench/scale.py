@@ -292,6 +292,37 @@ def despike(table: Any) -> int:
     return repair(table)
 
 
+def resume_reload(exp: Path, argv: list[str], mode: str) -> dict[str, float]:
+    """What ``--resume`` costs on this experiment: the journal's size, the reload itself (a
+    fresh journal replay + the reconcile with Parquet, in this process) and the whole command
+    (``python -m search.run ARGV --resume`` in a fresh process; the budget is spent, so it
+    reloads, reports and exits without starting Ray)."""
+    import subprocess
+
+    from search.optimize.study import STUDY_FILE, StudyRef, reconcile, study_name
+
+    journal = exp / STUDY_FILE
+    t = time.perf_counter()
+    ref = StudyRef(str(exp), study_name(exp.parent.name, exp.name), mode)
+    state = reconcile(ref)
+    reload_s = time.perf_counter() - t
+    cmd = [sys.executable, "-m", "search.run",
+           *[a for i, a in enumerate(argv) if a != "--address" and argv[i - 1] != "--address"],
+           "--resume", "--no-dashboard"]  # fmt: skip
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    cmd_s = time.perf_counter() - t
+    if proc.returncode != 0:
+        print(f"note: the --resume check exited {proc.returncode}: "
+              f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}", flush=True)  # fmt: skip
+    return {
+        "journal_mb": journal.stat().st_size / 2**20 if journal.is_file() else math.nan,
+        "resume_reload_s": reload_s,
+        "resume_cmd_s": cmd_s,
+        "resume_finished": float(state.finished),
+    }
+
+
 # ------------------------------------------------------------------------------------ run
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -391,6 +422,7 @@ def run(args: argparse.Namespace) -> int:
         cluster.shutdown()
     exp = out / table.task / name
     m = measure(exp, args.gpus, t0)
+    reload = resume_reload(exp, argv, table.mode)
     suggests = [s * 1e3 for s in timers.calls["suggest"]]
     waited = int(sum(timers.calls["waited"]))
     asks = [s * 1e3 for s in timers.calls["ask"]]
@@ -419,6 +451,7 @@ def run(args: argparse.Namespace) -> int:
         "journal_ms_per_trial": 1e3 * sum(timers.calls["journal"]) / trials,
         "driver_cpu_s_per_trial": cpu / trials,
         "driver_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        **reload,
         "load_avg_1m": os.getloadavg()[0],
         "exit_code": code,
     }
@@ -431,7 +464,9 @@ def run(args: argparse.Namespace) -> int:
     cols = ["trials", "gpus", "trial_seconds", "busy", "busy_steady", "overhead_s",
             "overhead_share",
             "ask_p95_ms_at_100", "ask_p95_ms_at_end", "parquet_ms_per_trial",
-            "journal_ms_per_trial", "driver_cpu_s_per_trial", "driver_peak_rss_mb"]  # fmt: skip
+            "journal_ms_per_trial", "driver_cpu_s_per_trial", "driver_peak_rss_mb", "journal_mb",
+            "resume_reload_s"]  # fmt: skip
+    cols = [c for c in cols if c in trend.columns]
     print(f"\ntrend ({csv}):")
     print(trend[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(
@@ -442,7 +477,10 @@ def run(args: argparse.Namespace) -> int:
         f"overhead p50 {m['overhead_p50_s']:.2f} s, p95 {m['overhead_p95_s']:.2f} s; ask p50 "
         f"{row['ask_p50_ms_at_end']:.1f} ms; "
         f"driver CPU {row['driver_cpu_s_per_trial']:.3f} s/trial (wall overhead "
-        f"{m['overhead_s']:.3f} s/trial); load average {row['load_avg_1m']:.1f}",
+        f"{m['overhead_s']:.3f} s/trial); driver peak RSS {row['driver_peak_rss_mb']:.0f} MB; "
+        f"journal {reload['journal_mb']:.1f} MB, reloaded by --resume in "
+        f"{reload['resume_reload_s']:.1f} s (the whole --resume command "
+        f"{reload['resume_cmd_s']:.1f} s); load average {row['load_avg_1m']:.1f}",
         flush=True,
     )
     print(

@@ -199,9 +199,11 @@ def test_search_efficiency_notebook_executes(
                    resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
     outs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     text = "".join(o.get("text", "") for o in outs)
-    assert "2 replay(s): tasks deepfake, emotion" in text
-    assert "emotion: fraction of the grid's epochs to reach its top set" in text
-    assert sum("image/png" in o.get("data", {}) for o in outs) == 2
+    assert "2 replay(s): tables deepfake, emotion" in text
+    assert "emotion: fraction of the grid's epochs to reach its top set (mean, 95 % CI" in text
+    assert "(2/2)" in text  # reached by both seeds
+    assert "emotion: ratio to random search (mean cost, 95 % CI): tpe_asha " in text
+    assert sum("image/png" in o.get("data", {}) for o in outs) == 3  # the bars + 2 curves
 
 
 def test_scale_bench_accounting(tmp_path: Path) -> None:
