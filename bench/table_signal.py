@@ -26,6 +26,11 @@ def finals(folder: Path) -> dict[int, float]:
     """Trial number -> final value of each COMPLETE trial of a recorded folder."""
     from search import results
 
+    if not (folder / results.TRIALS_DIR).is_dir():
+        what = "the seed check" if folder.name == "seeds" else "a recorded table"
+        raise SystemExit(f"error: {folder} holds no trials/ folder; {what} is recorded by "
+                         "bench/record_table.py GRID --out TABLE --seed-check 20 (the seed "
+                         "check runs after the whole grid)")  # fmt: skip
     t = results.read_trials(folder)
     t = t[(t["status"] == "COMPLETE") & t["final_value"].notna()]
     return {int(n): float(v) for n, v in zip(t["number"], t["final_value"], strict=True)}
@@ -39,8 +44,8 @@ def signal(table: Path) -> dict[str, float]:
     main, again = finals(table), finals(table / "seeds")
     pairs = [(main[n], again[n]) for n in sorted(again) if n in main]
     if len(pairs) < 2:
-        raise SystemExit(f"{table}/seeds holds {len(pairs)} paired configurations; record them "
-                         "with bench/record_table.py --seed-check 20")  # fmt: skip
+        raise SystemExit(f"error: {table}/seeds holds {len(pairs)} paired configurations; "
+                         "record them with bench/record_table.py --seed-check 20")  # fmt: skip
     across = float(np.std(list(main.values()), ddof=1))
     d = np.array([a - b for a, b in pairs])
     n = len(d)
