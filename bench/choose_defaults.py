@@ -60,6 +60,22 @@ def parse_grid(text: str) -> list[dict[str, Any]]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
 
 
+def candidates(searchers: Sequence[str], grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """(searcher + the grid keys it reads) for each searcher and grid point, without repeats:
+    TPE alone reads only the sampler's keys, random + ASHA only the scheduler's."""
+    reads = {"tpe_asha": SAMPLER_KEYS + SCHEDULER_KEYS, "tpe": SAMPLER_KEYS,
+             "random_asha": SCHEDULER_KEYS}  # fmt: skip
+    out: list[dict[str, Any]] = []
+    for name in searchers:
+        if name not in reads:
+            raise ConfigError(f"--searchers entry {name!r}: choose from {', '.join(reads)}")
+        for setting in grid:
+            c = {"searcher": name, **{k: v for k, v in setting.items() if k in reads[name]}}
+            if c not in out:
+                out.append(c)
+    return out
+
+
 def settings_of(setting: dict[str, Any]) -> Settings:
     return Settings({k: v for k, v in setting.items() if k in SAMPLER_KEYS},
                     {k: v for k, v in setting.items() if k in SCHEDULER_KEYS})  # fmt: skip
@@ -125,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("tables", nargs="+", help="recorded table folders (at least two)")
     p.add_argument("--grid", default="n_startup_trials=5,10,20;grace_fraction=0.2,0.33,0.5;"
                    "reduction_factor=2,3", help="candidate settings, NAME=V1,V2;...")
+    p.add_argument("--searchers", default="tpe_asha,tpe",
+                   help="searchers to choose from (tpe_asha, tpe, random_asha; default "
+                   "tpe_asha,tpe)")  # fmt: skip
     p.add_argument("--tune-seeds", default="100:150", help="seeds to choose on (A:B)")
     p.add_argument("--report-seeds", default="0:100", help="seeds to report on (A:B)")
     p.add_argument("--top", type=float, default=0.01)
@@ -132,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "bench" / "curves" / "tuning" / "loto.csv"))
     args = p.parse_args(argv)
     try:
-        grid = parse_grid(args.grid)
+        grid = candidates([s.strip() for s in args.searchers.split(",") if s.strip()],
+                          parse_grid(args.grid))
         if len(args.tables) < 2:
             raise ConfigError("leave-one-table-out needs at least two tables")
         tune, report = _range(args.tune_seeds), _range(args.report_seeds)
@@ -146,20 +166,24 @@ def main(argv: list[str] | None = None) -> int:
     scores: dict[str, dict[str, float]] = {}
     for name, table in tables.items():
         base = np.mean(cache.get(table, RANDOM, {}, tune, args.top, args.concurrency))
-        for setting in grid:
-            s = json.dumps(setting, sort_keys=True)
-            got = cache.get(table, "tpe_asha", setting, tune, args.top, args.concurrency)
-            scores.setdefault(s, {})[name] = float(np.mean(got)) / base
-        print(f"tuned on {name}: {len(grid)} settings x {len(tune)} seeds", flush=True)
+        for cand in grid:
+            setting = {k: v for k, v in cand.items() if k != "searcher"}
+            got = cache.get(table, cand["searcher"], setting, tune, args.top, args.concurrency)
+            scores.setdefault(json.dumps(cand, sort_keys=True), {})[name] = (
+                float(np.mean(got)) / base
+            )
+        print(f"tuned on {name}: {len(grid)} candidates x {len(tune)} seeds", flush=True)
     for held, table in tables.items():
         others = [t for t in tables if t != held]
         best = choose(scores, others)
-        ours = cache.get(table, "tpe_asha", json.loads(best), report, args.top, args.concurrency)
+        cand = json.loads(best)
+        searcher = cand.pop("searcher")
+        ours = cache.get(table, searcher, cand, report, args.top, args.concurrency)
         rnd = cache.get(table, RANDOM, {}, report, args.top, args.concurrency)
         m, lo, hi = mean_ci(ours)
         rm, rlo, rhi = mean_ci(rnd)
         r, rl, rh = ratio_ci(ours, rnd)
-        print(f"held out {held}: chosen on {', '.join(others)}: {best}; tpe_asha {m:.3f} "
+        print(f"held out {held}: chosen on {', '.join(others)}: {best}; {searcher} {m:.3f} "
               f"[{lo:.3f}, {hi:.3f}] vs random {rm:.3f} [{rlo:.3f}, {rhi:.3f}]; ratio "
               f"{r:.2f} [{rl:.2f}, {rh:.2f}] (seeds {args.report_seeds})", flush=True)
     print(f"chosen on every table: {choose(scores, list(tables))}")

@@ -39,6 +39,14 @@ def test_leave_one_table_out_and_resume(tmp_path: Path, capsys: pytest.CaptureFi
         {"n_startup_trials": 2, "reduction_factor": 2},
         {"n_startup_trials": 4, "reduction_factor": 2},
     ]
+    two = [{"n_startup_trials": 2, "grace_period": 1}, {"n_startup_trials": 2, "grace_period": 2}]
+    assert cd.candidates(["tpe_asha", "tpe"], two) == [  # TPE alone reads no ASHA key
+        {"searcher": "tpe_asha", "n_startup_trials": 2, "grace_period": 1},
+        {"searcher": "tpe_asha", "n_startup_trials": 2, "grace_period": 2},
+        {"searcher": "tpe", "n_startup_trials": 2},
+    ]
+    with pytest.raises(cd.ConfigError, match="--searchers entry 'bohb'"):
+        cd.candidates(["bohb"], two)
     a, b = _table(tmp_path / "a", 0.0), _table(tmp_path / "b", 0.01)
     out = tmp_path / "loto.csv"
     argv = [str(a), str(b), "--grid", "n_startup_trials=2,4;grace_period=1", "--tune-seeds",
