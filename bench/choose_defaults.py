@@ -1,7 +1,7 @@
 """Choose the search's defaults out of sample: leave one table out (issue 25, item 4).
 
     python bench/choose_defaults.py bench/curves/sbi_1k bench/curves/digits_1k \\
-        --grid "n_startup_trials=5,10,20;grace_fraction=0.2,0.33,0.5;reduction_factor=2,3" \\
+        --grid "n_startup_trials=5,10,20;grace_fraction=0.33,0.5,0.75;reduction_factor=2,3" \\
         --out bench/curves/tuning/loto.csv
 
 Every candidate setting of TPE + ASHA (the product of ``--grid``) is replayed on every table
@@ -139,7 +139,7 @@ def choose(scores: dict[str, dict[str, float]], tables: Sequence[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("tables", nargs="+", help="recorded table folders (at least two)")
-    p.add_argument("--grid", default="n_startup_trials=5,10,20;grace_fraction=0.2,0.33,0.5;"
+    p.add_argument("--grid", default="n_startup_trials=5,10,20;grace_fraction=0.33,0.5,0.75;"
                    "reduction_factor=2,3", help="candidate settings, NAME=V1,V2;...")
     p.add_argument("--searchers", default="tpe_asha,tpe",
                    help="searchers to choose from (tpe_asha, tpe, random_asha; default "
