@@ -72,17 +72,15 @@ def slow_epochs(
     *,
     log_dir: str,
     seconds: float = 5.0,
-    only: list[int] | None = None,
     checkpoint_dir: Any = None,
     **hooks: Any,
 ) -> Any:
     """``run_trial`` that sleeps ``seconds`` after each report of its first attempt (a window
-    to remove its node); a resumed attempt runs at full speed, and so does every trial whose
-    number (``config.seed``) is not in ``only`` when it is given."""
+    to remove its node); a resumed attempt runs at full speed."""
     from lssat.train import run_trial
 
     _log_attempt(log_dir, config, checkpoint_dir)
-    first = not checkpoint_dir and (only is None or config.seed in only)
+    first = not checkpoint_dir
 
     def slow_report(metrics: Mapping[str, Any], ckpt: str | None = None) -> None:
         report(metrics, ckpt)
