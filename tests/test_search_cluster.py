@@ -49,7 +49,7 @@ task: deepfake
 trials: 4
 scheduler: {grace_period: 3, reduction_factor: 2}
 fixed: {epochs: 1, img_size: 32, batch_size: 16, train_subset: 4, val_subset: 4,
-        backbone: test_resnet, patch_size: 8, aux_weight: 0.0, warmup_epochs: 0.0,
+        backbone: resnet18, patch_size: 8, aux_weight: 0.0, warmup_epochs: 0.0,
         checkpoint_every: 1}
 params:
   lr: {low: 3.0e-4, high: 3.0e-3, log: true}
