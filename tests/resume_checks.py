@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -29,6 +31,22 @@ def wait_one_done_one_running(
     raise AssertionError(
         f"never saw one trial done and one running (exit {proc.poll()}):\n{log()[-3000:]}"
     )
+
+
+def end_group(pgid: int, grace: float = 3.0) -> None:
+    """Give what is left of a killed driver's process group (its local Ray) up to ``grace``
+    seconds to exit by itself, then SIGKILL whatever remains."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def rows(exp: Path) -> dict[int, dict]:

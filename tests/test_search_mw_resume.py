@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from resume_checks import end_group
 
 from search import results
 from search.testing import faults
@@ -61,11 +62,7 @@ def test_killed_driver_then_resume_keeps_every_epoch_row(tmp_path: Path, demo_da
         os.kill(first.pid, signal.SIGKILL)  # during epoch 2 (epoch 1 sleeps 8 s after its report)
         first.wait(timeout=60)
     finally:
-        time.sleep(3)
-        try:
-            os.killpg(first.pid, signal.SIGKILL)  # the killed driver's local Ray goes too
-        except ProcessLookupError:
-            pass
+        end_group(first.pid)  # the killed driver's local Ray goes too
         out.close()
     assert not (exp / results.TRIALS_DIR).is_dir() or not any((exp / "trials").iterdir())
 

@@ -8,11 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from resume_checks import assert_resumed_exactly, rows, wait_one_done_one_running
+from resume_checks import assert_resumed_exactly, end_group, rows, wait_one_done_one_running
 
 pytestmark = pytest.mark.slow
 
@@ -51,11 +50,7 @@ def test_sigkill_then_resume_finishes_the_budget_exactly(tmp_path: Path, demo_da
         os.kill(first.pid, signal.SIGKILL)  # the driver only: Ray's processes follow it
         first.wait(timeout=60)
     finally:
-        time.sleep(3)
-        try:  # anything of that run still alive (Ray agents) goes too
-            os.killpg(first.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        end_group(first.pid)  # anything of that run still alive (Ray agents) goes too
         log.close()
     before = rows(exp)
     assert 1 <= len(before) < 3
