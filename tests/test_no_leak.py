@@ -6,10 +6,6 @@ unchanged (same mask seed, train mode): the prediction is a function of the visi
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 import torch
 
@@ -39,32 +35,6 @@ DESCRIPTORS = {
 CASES = [(f, "rgb", None) for f in FAMILIES] + [
     (f, "descriptor", d) for f in FAMILIES for d in DESCRIPTORS
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _create_each_backbone_once() -> Iterator[None]:
-    """timm builds each backbone once: a later identical call (same name, arguments and torch
-    RNG state) gets a copy of the first one's fresh model and leaves the RNG where that call
-    left it, so every case gets exactly the weights an uncached build would give it (a Swin
-    takes seconds to initialise; the 7 descriptor cases of a family share its backbone)."""
-    from lssat.model import backbone
-
-    create = backbone._timm_create
-    cache: dict[tuple, tuple[torch.nn.Module, torch.Tensor]] = {}
-
-    def cached(name: str, **kwargs: Any) -> torch.nn.Module:
-        key = (name, repr(sorted(kwargs.items())), torch.get_rng_state().numpy().tobytes())
-        if key not in cache:
-            model = create(name, **kwargs)
-            cache[key] = (copy.deepcopy(model), torch.get_rng_state())
-            return model
-        model, rng = cache[key]
-        torch.set_rng_state(rng)
-        return copy.deepcopy(model)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(backbone, "_timm_create", cached)
-        yield
 
 
 def _masked_pass(model: torch.nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
