@@ -47,8 +47,10 @@ def lfw_faces_vs_non_faces(size: int = 32, seed: int = 0) -> TrialData:
 
 @pytest.mark.slow
 def test_tiny_lssat_learns_faces_and_its_aux_loss_falls() -> None:
+    # 2 epochs (8 steps) suffice: seeds 0, 1, 2 end at val_acc 0.88-0.92, val_auc 0.89-0.99 and
+    # an aux-loss ratio of 0.78-0.80 (3 epochs cost half as much again for the same verdicts)
     config = TrialConfig(
-        backbone="resnet18", img_size=32, patch_size=8, epochs=3, batch_size=32, lr=2e-3,
+        backbone="resnet18", img_size=32, patch_size=8, epochs=2, batch_size=32, lr=2e-3,
         warmup_epochs=0.5, aux_weight=0.5, mask_ratio=0.75, descriptor="ldp", encoding="hist",
         decoder_dim=64, decoder_depth=1, seed=0,
     )  # fmt: skip
