@@ -62,6 +62,7 @@ class DemoOptions:
     epochs: int | None = None
     final_seeds: int = 3
     n_resamples: int = 2000
+    final_resamples: int = 1000
     seed: int = 0
     max_concurrent: int | None = None
     verbose: bool = False
@@ -93,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--n-resamples", type=int, default=2000, help="bootstrap resamples of the report"
+    )
+    p.add_argument(
+        "--final-resamples",
+        type=int,
+        default=1000,
+        help="bootstrap resamples of the final stage's test intervals (default: 1000)",
     )
     p.add_argument("--seed", type=int, default=0, help="search seed (default: 0)")
     p.add_argument(
@@ -231,7 +238,7 @@ def run_final(t: DemoTask, opts: DemoOptions, ray: _Ray) -> list[str]:
     exp_dir = Path(opts.results).expanduser().resolve() / t.task / t.demo
     fargs = final.FinalRequest(
         experiment=str(exp_dir), per="backbone", seeds=opts.final_seeds,
-        resume=(exp_dir / "final").is_dir(),
+        resume=(exp_dir / "final").is_dir(), n_resamples=opts.final_resamples,
         ray=RayOptions(verbose=opts.verbose, dashboard=False),
     )  # fmt: skip
     log = Path(opts.results) / "demo-logs" / f"{t.demo}-final.log"
@@ -307,6 +314,7 @@ def run_demo(opts: DemoOptions) -> int:
     tasks = _tasks(opts.tasks)
     for flag, value, low in (("--trials", opts.trials, 1), ("--epochs", opts.epochs, 1),
                              ("--final-seeds", opts.final_seeds, 0),
+                             ("--final-resamples", opts.final_resamples, 1),
                              ("--max-concurrent", opts.max_concurrent, 1)):  # fmt: skip
         if value is not None and value < low:
             raise ConfigError(f"{flag} is {value}; it must be at least {low}")

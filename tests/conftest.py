@@ -89,3 +89,38 @@ def demo_search(tmp_path_factory: pytest.TempPathFactory, demo_data):
     (root / "search.log").write_text(proc.stdout + proc.stderr)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     return root / "results" / "deepfake" / "demo"
+
+
+# --- shared final-stage fixtures (speed-t1)
+@pytest.fixture(scope="module")
+def module_ray():
+    """One local Ray in this process for a module's in-process commands, shut down after the
+    module. ``search.run`` and ``search.final`` leave a Ray they did not start running, so the
+    module's searches and final stages share it: no Ray start, and no Python, torch and Ray
+    import of a subprocess, per command. Its workers run one thread each, as the commands'
+    subprocesses did (``OMP_NUM_THREADS=1``)."""
+    from search.execution.ray_init import RayOptions, ray_connected, ray_init
+
+    assert not ray_connected(), "a Ray of an earlier test is still connected"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", "1")  # read by the workers Ray starts
+        ray = ray_init(RayOptions(dashboard=False))
+    yield ray
+    ray.shutdown()
+
+
+def _in_process(main, argv: list[str]) -> tuple[int, str]:
+    """``main(argv)`` of a command in this process: (exit code, what it printed)."""
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        code = main(argv)
+    return code, buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def in_process():
+    """``in_process(main, argv)``: a command's ``main`` run here, (exit code, its output)."""
+    return _in_process

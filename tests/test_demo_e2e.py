@@ -4,10 +4,8 @@ rendered by headless Chromium (skipped where Chromium is missing)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,22 +17,33 @@ TASKS = "sbi,faces"  # two kinds of task: deepfake and face vs non-face
 UNANSWERED = ("cannot be answered", "cannot be judged", "Too few trials", "Only one")
 
 
-def _demo(root: Path, cache: Path, *extra: str) -> str:
-    env = {**os.environ, "LSSAT_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "search.demo", "--results", str(root / "results"), "--out",
-           str(root / "report"), "--tasks", TASKS, "--trials", "8", "--epochs", "1",
-           "--final-seeds", "1", "--n-resamples", "300", *extra]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout
+RESAMPLES = 100  # bootstrap resamples of the report and the final stage: not what is checked
+
+
+def _demo(root: Path, cache: Path, in_process) -> str:
+    """``python -m search.demo``'s main() in this process (cwd ``root``, cache ``cache``):
+    what it printed."""
+    from search.demo import main
+
+    argv = ["--results", str(root / "results"), "--out", str(root / "report"), "--tasks",
+            TASKS, "--trials", "8", "--epochs", "1", "--final-seeds", "1", "--n-resamples",
+            str(RESAMPLES), "--final-resamples", str(RESAMPLES)]  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LSSAT_CACHE", str(cache))
+        mp.chdir(root)
+        code, out = in_process(main, argv)
+    assert code == 0, out[-6000:]
+    return out
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory, demo_data: Path) -> tuple[Path, str]:
+def demo_run(
+    tmp_path_factory: pytest.TempPathFactory, demo_data: Path, in_process
+) -> tuple[Path, str]:
     """One small `python -m search.demo` (2 tasks x 8 trials x 1 epoch, 1 final-stage seed
     where search.final exists): (folder, output)."""
     root = tmp_path_factory.mktemp("demo-e2e")
-    return root, _demo(root, demo_data.parent)
+    return root, _demo(root, demo_data.parent, in_process)
 
 
 @pytest.mark.slow
@@ -61,7 +70,7 @@ def test_demo_report_answers_from_data(demo_run: tuple[Path, str]) -> None:
     for key in res.tasks:
         ranked = res.task(key).groupby("backbone").size()
         assert len(ranked) >= 2 and (ranked >= 2).sum() >= 2, ranked
-    sections = build_sections(res, Options(n_resamples=300))
+    sections = build_sections(res, Options(n_resamples=RESAMPLES))
     html = report.read_text()
     for s in sections:
         content = s.text or s.headed or s.figures or s.tables
@@ -79,11 +88,13 @@ def test_demo_report_answers_from_data(demo_run: tuple[Path, str]) -> None:
 
 
 @pytest.mark.slow
-def test_second_demo_run_redoes_nothing(demo_run: tuple[Path, str], demo_data: Path) -> None:
+def test_second_demo_run_redoes_nothing(
+    demo_run: tuple[Path, str], demo_data: Path, in_process
+) -> None:
     root, _ = demo_run
     trials = sorted((root / "results").rglob("trials/*.parquet"))
     before = {p: p.stat().st_mtime_ns for p in trials}
-    out = _demo(root, demo_data.parent)
+    out = _demo(root, demo_data.parent, in_process)
     assert "starting Ray" not in out and "searching" not in out, out
     assert {p: p.stat().st_mtime_ns for p in trials} == before
     assert sorted((root / "results").rglob("trials/*.parquet")) == trials

@@ -69,7 +69,7 @@ def final_run(tmp_path_factory: pytest.TempPathFactory, demo_data: Path) -> dict
     from search.execution.heldout import heldout_trial
 
     root = tmp_path_factory.mktemp("final-run")
-    config = TrialConfig(backbone="vit_tiny_patch16_224", epochs=1, train_subset=8,
+    config = TrialConfig(backbone="test_vit", epochs=1, train_subset=8,
                          val_subset=4, batch_size=32, precision="bf16", seed=7, **TINY)  # fmt: skip
     spec = {
         "sets": [{"name": "test", "path": str(demo_data), "split": "test"}],
@@ -138,7 +138,7 @@ def _nan_head(model: torch.nn.Module) -> None:
 def test_nan_validation_logits_stop_the_trial_naming_the_epoch(demo_data: Path) -> None:
     from lssat.train import run_trial
 
-    config = TrialConfig(backbone="vit_tiny_patch16_224", epochs=1, train_subset=4,
+    config = TrialConfig(backbone="test_vit", epochs=1, train_subset=4,
                          val_subset=4, batch_size=8, aux_weight=0.0, **TINY)  # fmt: skip
     with pytest.raises(NonFiniteLossError, match=r"^non-finite logits at epoch 1 \(32 of 32 val"):
         run_trial(config, demo_data, lambda *_: None, prepare_model=_nan_after_training)
@@ -166,7 +166,7 @@ def test_nan_loss_names_epoch_and_step_and_is_classified_non_finite(demo_data: P
     from lssat.train import run_trial
     from search.execution.errors import classify_error
 
-    config = TrialConfig(backbone="vit_tiny_patch16_224", epochs=1, train_subset=4,
+    config = TrialConfig(backbone="test_vit", epochs=1, train_subset=4,
                          val_subset=4, batch_size=8, aux_weight=0.0, **TINY)  # fmt: skip
     with pytest.raises(NonFiniteLossError, match=r"^non-finite loss at epoch 1, step 1 ") as err:
         run_trial(config, demo_data, lambda *_: None,

@@ -4,15 +4,13 @@ retrains the best configuration with new seeds, scores it once on test and an ex
 bootstrap intervals, keeps its weights, and ``search.evaluate`` reproduces its numbers.
 
 One search (3 trials) and one final stage (1 configuration x 2 seeds) run once per module,
-with ``search.testing.read_guard`` recording the rows every trial reads.
+in this process on one Ray (the commands' main()), with ``search.testing.read_guard``
+recording the rows every trial reads.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +21,8 @@ from lssat.data.selection import rows_fingerprint
 from search import results
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
 VAL_VIDEOS = 4
+RESAMPLES = 100  # bootstrap resamples of every interval (the final stage, evaluate, report)
 SPACE = f"""\
 task: deepfake
 trials: 3
@@ -33,54 +31,56 @@ sampler: {{n_startup_trials: 3}}
 fixed: {{epochs: 1, img_size: 32, patch_size: 8, train_subset: 6, val_subset: {VAL_VIDEOS},
         batch_size: 16, warmup_epochs: 0.5, decoder_dim: 32, decoder_depth: 1}}
 params:
-  backbone: {{choices: [vit_tiny_patch16_224, resnet18]}}
+  backbone: {{choices: [test_vit, test_resnet]}}  # timm's tiny test backbones
   lr: {{low: 3.0e-4, high: 3.0e-3, log: true}}
   aux_weight: {{choices: [0.0, 0.5]}}
 """
 
 
-def _cli(module: str, args: list[str], env: dict[str, str], log: Path) -> str:
-    cmd = [sys.executable, "-m", module, *args]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    out = proc.stdout + proc.stderr
+def _cli(in_process, main, args: list[str], log: Path) -> str:
+    code, out = in_process(main, args)
     log.write_text(out)
-    assert proc.returncode == 0, out[-4000:]
+    assert code == 0, out[-4000:]
     return out
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, demo_data):
-    """(experiment folder, read logs, CLI outputs) of one search and its final stage."""
+def run(tmp_path_factory, demo_data, module_ray, in_process):
+    """(experiment folder, read logs, CLI outputs) of one search and its final stage: the
+    commands' main() in this process, on the module's one Ray (its trials and runs are Ray
+    workers, where the read guard records)."""
+    from search.final import main as final
+    from search.run import main as search_run
+
     root = tmp_path_factory.mktemp("final-stage")
     (root / "space.yaml").write_text(SPACE)
     logs = root / "reads"
     logs.mkdir()
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1",
-           "LSSAT_TRIAL_FN": "search.testing.read_guard:recording_trial",
-           "LSSAT_TRIAL_FN_ARGS": json.dumps({"log_dir": str(logs)})}  # fmt: skip
     exp = root / "results" / "deepfake" / "t"
-    search = _cli("search.run", ["--task", "deepfake", "--space", str(root / "space.yaml"),
-                                 "--data", str(demo_data), "--results", str(root / "results"),
-                                 "--name", "t", "--max-concurrent", "2", "--no-dashboard"],
-                  env, root / "search.log")  # fmt: skip
-    final = _cli("search.final", [str(exp), "--top-k", "1", "--seeds", "2", "--n-resamples",
-                                  "200", "--eval-data", f"demo2={demo_data}", "--no-dashboard"],
-                 env, root / "final.log")  # fmt: skip
-    again = _cli("search.final", [str(exp), "--resume"], env, root / "again.log")
+    with pytest.MonkeyPatch.context() as mp:  # read by the driver, passed to every trial
+        mp.setenv("LSSAT_TRIAL_FN", "search.testing.read_guard:recording_trial")
+        mp.setenv("LSSAT_TRIAL_FN_ARGS", json.dumps({"log_dir": str(logs)}))
+        search = _cli(in_process, search_run, [
+            "--task", "deepfake", "--space", str(root / "space.yaml"), "--data",
+            str(demo_data), "--results", str(root / "results"), "--name", "t",
+            "--max-concurrent", "2", "--no-dashboard"], root / "search.log")  # fmt: skip
+        final_out = _cli(in_process, final, [
+            str(exp), "--top-k", "1", "--seeds", "2", "--n-resamples", str(RESAMPLES),
+            "--eval-data", f"demo2={demo_data}", "--no-dashboard"], root / "final.log")  # fmt: skip
+        again = _cli(in_process, final, [str(exp), "--resume"], root / "again.log")
     reads = [json.loads(p.read_text()) for p in sorted(logs.glob("*.json"))]
-    return exp, reads, {"search": search, "final": final, "again": again}
+    return exp, reads, {"search": search, "final": final_out, "again": again}
 
 
 @pytest.fixture(scope="module")
-def per(run, tmp_path_factory):
+def per(run, tmp_path_factory, in_process):
     """The confirmation stage added to the same experiment: --per backbone, 2 seeds."""
+    from search.final import main as final
+
     exp = run[0]
     root = tmp_path_factory.mktemp("per")
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
-    out = _cli("search.final", [str(exp), "--per", "backbone", "--seeds", "2", "--resume",
-                                "--n-resamples", "200", "--no-dashboard"], env,
+    out = _cli(in_process, final, [str(exp), "--per", "backbone", "--seeds", "2", "--resume",
+                                   "--n-resamples", str(RESAMPLES), "--no-dashboard"],
                root / "per.log")  # fmt: skip
     return exp, out
 
@@ -148,7 +148,7 @@ def test_evaluate_reproduces_the_final_numbers(run, demo_data, tmp_path) -> None
     row = results.read_final(exp).iloc[0]
     out = tmp_path / "m.json"
     argv = [str(exp / row["weights"]), "--data", str(demo_data), "--name", "demo2",
-            "--seed", str(row["seed"]), "--n-resamples", "200", "--out", str(out),
+            "--seed", str(row["seed"]), "--n-resamples", str(RESAMPLES), "--out", str(out),
             "--device", "cpu"]  # fmt: skip
     assert main(argv) == 0
     got = json.loads(out.read_text())
@@ -193,7 +193,7 @@ def test_per_backbone_confirmation_stage_keeps_items(per) -> None:
     if len(best) > 1:
         assert "the best per backbone" in out
     res = load_results(exp)
-    secs = {s.key: s for s in build_sections(res, Options(n_resamples=200))}
+    secs = {s.key: s for s in build_sections(res, Options(n_resamples=RESAMPLES))}
     (c,) = secs["confirmation"].data["answers"].values()
     assert c.basis == "confirmation" and c.chosen.name == best["group"].iloc[0]
     for lv in c.levels:  # recomputed from items = the recorded test values

@@ -24,7 +24,7 @@ URL = "postgresql://user:secret@host/db"
 SPACE = """\
 task: deepfake
 trials: 1
-fixed: {epochs: 1, img_size: 32, batch_size: 16, train_subset: 32, val_subset: 32,
+fixed: {epochs: 1, img_size: 32, batch_size: 16, train_subset: 4, val_subset: 4,
         backbone: resnet18, patch_size: 8, aux_weight: 0.0, warmup_epochs: 0.0}
 params:
   lr: {low: 3.0e-4, high: 3.0e-3, log: true}

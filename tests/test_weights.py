@@ -181,10 +181,13 @@ def test_search_refuses_a_weights_dir_without_the_file(
 
 
 @pytest.mark.slow
-def test_search_trials_load_the_folder_and_record_it(tmp_path: Path, demo_data: Path) -> None:
-    """A real search (Ray + Optuna): the weights folder reaches the trial processes. Its
-    resnet18 file holds NaN weights, so the pretrained trial fails with a non-finite loss
-    only if the worker really loaded the file; the other trial trains from scratch."""
+def test_search_trials_load_the_folder_and_record_it(
+    tmp_path: Path, demo_data: Path, monkeypatch: pytest.MonkeyPatch, in_process
+) -> None:
+    """A real search (Ray + Optuna, the command's main() in this process): the weights folder
+    reaches the trial processes. Its resnet18 file holds NaN weights, so the pretrained trial
+    fails with a non-finite loss only if the worker really loaded the file; the other trial
+    trains from scratch. ``$LSSAT_WEIGHTS`` points elsewhere when Ray starts its workers."""
     from search import results
 
     weights = tmp_path / "w"
@@ -195,17 +198,16 @@ def test_search_trials_load_the_folder_and_record_it(tmp_path: Path, demo_data: 
     space.write_text(
         "task: deepfake\ntrials: 2\nsampler: {n_startup_trials: 2}\n"
         "fixed: {epochs: 1, img_size: 32, backbone: resnet18, aux_weight: 0.0, batch_size: 16,"
-        " train_subset: 32, val_subset: 32}\n"
+        " train_subset: 4, val_subset: 4}\n"
         "params:\n  pretrained: {choices: [true, false]}\n"
         "enqueue:\n  - {pretrained: true}\n  - {pretrained: false}\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), ENV: str(tmp_path / "elsewhere")}
-    cmd = [sys.executable, "-m", "search.run", "--task", "deepfake", "--space", str(space),
-           "--data", str(demo_data), "--results", str(tmp_path / "r"), "--name", "w",
-           "--max-concurrent", "1", "--no-dashboard", "--weights-dir", str(weights)]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-3000:]
+    monkeypatch.setenv(ENV, str(tmp_path / "elsewhere"))
+    argv = ["--task", "deepfake", "--space", str(space), "--data", str(demo_data),
+            "--results", str(tmp_path / "r"), "--name", "w", "--max-concurrent", "2",
+            "--no-dashboard", "--weights-dir", str(weights)]  # fmt: skip
+    code, log = in_process(run_main, argv)
+    assert code == 0, log[-3000:]
     assert f"weights: pretrained is searched: ImageNet weights from {weights}" in log
     rows = results.read_trials(tmp_path / "r")
     families = (results.CFG_PREFIX, results.FINAL_PREFIX)

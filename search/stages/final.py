@@ -457,7 +457,7 @@ def execute(ray: Any, plan: FinalPlan, req: FinalRequest) -> int:
 
 def run_final(req: FinalRequest) -> int:
     """The final stage of one experiment on its own Ray; returns the exit code."""
-    from search.execution.ray_init import ray_init
+    from search.execution.ray_init import ray_connected, ray_init
 
     if req.top_k is not None and req.top_k < 1:
         raise ConfigError(f"--top-k is {req.top_k}; it must be at least 1")
@@ -468,6 +468,7 @@ def run_final(req: FinalRequest) -> int:
     # one driver per experiment folder: not while its search (or another final) still runs
     with hold_experiment(req.experiment, "search.final", create=False):
         plan = prepare(req)
+        ray_was_up = ray_connected()  # a Ray this process already runs is left running
         ray = ray_init(req.ray) if plan.todo else None
         try:
             t0 = time.time()
@@ -475,5 +476,5 @@ def run_final(req: FinalRequest) -> int:
             print(f"final stage done in {time.time() - t0:.0f} s", flush=True)
             return code
         finally:
-            if ray is not None:
+            if ray is not None and not ray_was_up:
                 ray.shutdown()
