@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from search.optimize.searcher import CONFIG_KEY, META_KEY, OptunaAskSearcher, ask_ahead_for
+from search.optimize.searcher import CONFIG_KEY, META_KEY, OptunaAskSearcher
 from search.optimize.space import parse_space
 from search.optimize.study import StudyRef
 
@@ -76,7 +76,3 @@ def test_the_first_wave_is_asked_before_tune_asks_and_nobody_waits(tmp_path: Pat
     assert [g[META_KEY]["params"] for g in got] == [w[META_KEY]["params"] for w in want]
     wave.close()
     assert len(wave.ref.study.trials) == 5  # after the wave: 1 ahead, within the budget of 6
-
-
-def test_more_slots_keep_more_trials_asked() -> None:
-    assert [ask_ahead_for(n) for n in (1, 4, 16, 17, 64)] == [2, 2, 2, 3, 8]

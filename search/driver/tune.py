@@ -32,7 +32,7 @@ def run_tune(
     from search.execution.resources import trial_fn_meta, why
     from search.execution.trainable import threads_for, train_trial
     from search.execution.waits import WaitWatch
-    from search.optimize.searcher import META_KEY, OptunaAskSearcher, ask_ahead_for
+    from search.optimize.searcher import ASK_AHEAD, META_KEY, OptunaAskSearcher
     from search.results.provenance import git_commit, versions
 
     space, exp_dir, res = plan.space, plan.exp_dir, plan.resources
@@ -67,7 +67,7 @@ def run_tune(
         meta=meta,
         tb_root=str(exp_dir / "tensorboard"),
         pending=pending,
-        ask_ahead=ask_ahead_for(min(concurrent, num_samples)),
+        ask_ahead=ASK_AHEAD,
         new_trials=max(0, num_samples - len(pending)),
         first_wave=max(0, min(concurrent, num_samples) - len(pending)),
     )
@@ -136,8 +136,7 @@ def run_tune(
     if searcher.ask_seconds:
         asks = sorted(searcher.ask_seconds)
         p95 = asks[min(len(asks) - 1, int(0.95 * len(asks)))]
-        print(f"sampler: {len(asks)} asks, p95 {p95 * 1000:.0f} ms, "
-              f"asked {searcher.ask_ahead} ahead "
+        print(f"sampler: {len(asks)} asks, p95 {p95 * 1000:.0f} ms, asked {ASK_AHEAD} ahead "
               f"(the first wave of {searcher.first_wave} before Tune started); "
               f"{searcher.waited} trial start(s) waited on an ask", flush=True)  # fmt: skip
     if recorder.stopped:

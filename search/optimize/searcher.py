@@ -34,15 +34,6 @@ from search.optimize.study import ATTR_TRIAL_ID, Pending, StudyRef, distribution
 CONFIG_KEY = "trial"
 META_KEY = "lssat"
 ASK_AHEAD = 2  # trials asked in advance by search.run (bench/scale.py measures the waits)
-# ... and at least one per this many slots: ASHA frees several slots at once at a rung, and a
-# TPE ask grows with the study (about 150 ms at 1,000 trials of spaces/deepfake.yaml)
-SLOTS_PER_ASK_AHEAD = 8
-
-
-def ask_ahead_for(concurrent: int) -> int:
-    """Trials to keep asked in advance for ``concurrent`` slots: ``ASK_AHEAD``, or one per
-    ``SLOTS_PER_ASK_AHEAD`` slots when that is more (64 slots: 8)."""
-    return max(ASK_AHEAD, -(-max(0, concurrent) // SLOTS_PER_ASK_AHEAD))
 
 
 class OptunaAskSearcher(Searcher):
