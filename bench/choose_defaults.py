@@ -4,10 +4,10 @@
         --grid "n_startup_trials=5,10,20;grace_fraction=0.33,0.5,0.75;reduction_factor=2,3" \\
         --out bench/curves/tuning/loto.csv
 
-Every candidate setting of TPE + ASHA (the product of ``--grid``) is replayed on every table
-over the TUNING seeds (``--tune-seeds``, default 100..149) with ``search.replay``'s own
-simulation, and random search (without replacement) once per table as the yardstick. For each
-table H in turn, the setting with the lowest mean over the OTHER tables of (its mean cost /
+Every candidate (each searcher of ``--searchers``, default TPE + ASHA and TPE alone, with the
+keys it reads of each ``--grid`` point) is replayed on every table over the TUNING seeds
+(``--tune-seeds``, default 100..149) with ``search.replay``'s own simulation, and random
+search (without replacement) once per table as the yardstick. For each table H in turn, the candidate with the lowest mean over the OTHER tables of (its mean cost /
 random's mean cost) is chosen, then replayed on H over the REPORTING seeds (``--report-seeds``,
 default 0..99, disjoint) beside random search: the held-out figure, mean cost with its 95 %
 t interval and the ratio to random with a 95 % bootstrap interval (scipy, resampling each

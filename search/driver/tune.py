@@ -60,6 +60,7 @@ def run_tune(
         "latency": "latency_ms" in space.objectives,
         **trial_fn_meta(),
     }
+    concurrent = min(concurrent, num_samples)
     searcher = OptunaAskSearcher(
         space,
         ref,
@@ -69,7 +70,7 @@ def run_tune(
         pending=pending,
         ask_ahead=ASK_AHEAD,
         new_trials=max(0, num_samples - len(pending)),
-        first_wave=max(0, min(concurrent, num_samples) - len(pending)),
+        first_wave=max(0, concurrent - len(pending)),
     )
     searcher.start()  # the first wave is asked while Tune starts the trial processes
     if asha:
@@ -88,7 +89,6 @@ def run_tune(
         objectives=space.objectives or None,
     )
     workers = f" on {res.workers} Ray Train workers" if res.workers > 1 else ""
-    concurrent = min(concurrent, num_samples)
     print(
         f"running {num_samples} trials, {concurrent} at a time{why(shape, res)}, "
         f"{res.cpus:g} CPU + {res.gpus:g} GPU each{workers} (Ray {ray.__version__})",
