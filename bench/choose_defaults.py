@@ -7,8 +7,9 @@
 Every candidate (each searcher of ``--searchers``, default TPE + ASHA and TPE alone, with the
 keys it reads of each ``--grid`` point) is replayed on every table over the TUNING seeds
 (``--tune-seeds``, default 100..149) with ``search.replay``'s own simulation, and random
-search (without replacement) once per table as the yardstick. For each table H in turn, the candidate with the lowest mean over the OTHER tables of (its mean cost /
-random's mean cost) is chosen, then replayed on H over the REPORTING seeds (``--report-seeds``,
+search (without replacement) once per table as the yardstick. For each table H in turn, the
+candidate with the lowest mean over the OTHER tables of (its mean cost / random's mean cost) is
+chosen, then replayed on H over the REPORTING seeds (``--report-seeds``,
 default 0..99, disjoint) beside random search: the held-out figure, mean cost with its 95 %
 t interval and the ratio to random with a 95 % bootstrap interval (scipy, resampling each
 searcher's seeds). The setting chosen on all tables together is printed last: the candidate for
